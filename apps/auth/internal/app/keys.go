@@ -1,0 +1,189 @@
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/harmonia-music/harmonia/apps/auth/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
+	"github.com/harmonia-music/harmonia/internal/platform/token"
+)
+
+// storedKey is one signing key as kept in auth's state store.
+type storedKey struct {
+	Kid       string     `json:"kid"`
+	Seed      []byte     `json:"seed"`
+	CreatedAt time.Time  `json:"createdAt"`
+	RetiredAt *time.Time `json:"retiredAt,omitempty"`
+}
+
+type keySet struct {
+	Keys []storedKey `json:"keys"`
+}
+
+const keySetID = "signing"
+
+// KeyRing holds the signing keys. Keys live in the state store, so they
+// survive restarts and every auth replica signs with the same one; a key
+// provided by the secret store replaces them (then rotation happens there).
+type KeyRing struct {
+	repo     state.Repo[keySet]
+	external *storedKey
+	keepFor  time.Duration // how long a retired key still verifies
+	now      func() time.Time
+
+	mu       sync.RWMutex
+	active   storedKey
+	public   map[string]ed25519.PublicKey
+	loadedAt time.Time
+}
+
+// KeyIDFor names a key by a hash of its public half.
+func KeyIDFor(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "k-" + hex.EncodeToString(sum[:6])
+}
+
+// ParseSeed reads a base64 Ed25519 seed (32 bytes).
+func ParseSeed(s string) ([]byte, error) {
+	seed, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		seed, err = base64.RawURLEncoding.DecodeString(s)
+	}
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, errors.New("signing key must be a base64 32-byte Ed25519 seed")
+	}
+	return seed, nil
+}
+
+func newStoredKey(now time.Time) (storedKey, error) {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return storedKey{}, err
+	}
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	return storedKey{Kid: KeyIDFor(pub), Seed: seed, CreatedAt: now}, nil
+}
+
+// Load reads (or on first start creates) the key set.
+func (k *KeyRing) Load(ctx context.Context) error {
+	if k.external != nil {
+		k.install([]storedKey{*k.external})
+		return nil
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		set, err := k.repo.Get(ctx, keySetID)
+		if errors.Is(err, state.ErrNotFound) {
+			nk, gerr := newStoredKey(k.now())
+			if gerr != nil {
+				return gerr
+			}
+			err = k.repo.Create(ctx, keySetID, &keySet{Keys: []storedKey{nk}})
+			if errors.Is(err, state.ErrConflict) {
+				continue // another replica created it first
+			}
+			if err != nil {
+				return err
+			}
+			k.install([]storedKey{nk})
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		k.install(set.Keys)
+		return nil
+	}
+	return errors.New("could not load signing keys")
+}
+
+func (k *KeyRing) install(keys []storedKey) {
+	pub := map[string]ed25519.PublicKey{}
+	var active storedKey
+	for _, sk := range keys {
+		pub[sk.Kid] = ed25519.NewKeyFromSeed(sk.Seed).Public().(ed25519.PublicKey)
+		if sk.RetiredAt == nil {
+			active = sk
+		}
+	}
+	k.mu.Lock()
+	k.active, k.public, k.loadedAt = active, pub, k.now()
+	k.mu.Unlock()
+}
+
+// refresh reloads the set when it is older than 30 s, so a rotation by one
+// replica reaches the others.
+func (k *KeyRing) refresh(ctx context.Context) {
+	k.mu.RLock()
+	stale := k.external == nil && k.now().Sub(k.loadedAt) > 30*time.Second
+	k.mu.RUnlock()
+	if stale {
+		_ = k.Load(ctx)
+	}
+}
+
+// Signer returns the active key.
+func (k *KeyRing) Signer(ctx context.Context) (string, ed25519.PrivateKey, error) {
+	k.refresh(ctx)
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if k.active.Kid == "" {
+		return "", nil, errors.New("no active signing key")
+	}
+	return k.active.Kid, ed25519.NewKeyFromSeed(k.active.Seed), nil
+}
+
+// JWKS publishes every key that may still verify a live token.
+func (k *KeyRing) JWKS(ctx context.Context) token.JWKS {
+	k.refresh(ctx)
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	out := token.JWKS{Keys: []token.JWK{}}
+	for kid, pub := range k.public {
+		out.Keys = append(out.Keys, token.PublicJWK(kid, pub))
+	}
+	return out
+}
+
+// Rotate adds a new active key, retires the old one (it still verifies for
+// keepFor) and drops keys retired longer ago than that.
+func (k *KeyRing) Rotate(ctx context.Context) (string, error) {
+	if k.external != nil {
+		return "", domain.ErrKeysManaged
+	}
+	now := k.now()
+	nk, err := newStoredKey(now)
+	if err != nil {
+		return "", err
+	}
+	set, err := k.repo.Update(ctx, keySetID, func(s *keySet) error {
+		kept := s.Keys[:0]
+		for _, sk := range s.Keys {
+			if sk.RetiredAt == nil {
+				t := now
+				sk.RetiredAt = &t
+			}
+			if now.Sub(*sk.RetiredAt) <= k.keepFor {
+				kept = append(kept, sk)
+			}
+		}
+		s.Keys = append(kept, nk)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	k.install(set.Keys)
+	return nk.Kid, nil
+}
+
+func ed25519Public(seed []byte) ed25519.PublicKey {
+	return ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+}

@@ -1,0 +1,551 @@
+// Package app holds auth's use cases.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/harmonia-music/harmonia/apps/auth/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
+	"github.com/harmonia-music/harmonia/internal/platform/token"
+	"github.com/harmonia-music/harmonia/internal/platform/validate"
+)
+
+// NewProfile is what users needs to create a profile at sign-up.
+type NewProfile struct {
+	ID          string `json:"id"`
+	Email       string `json:"email"`
+	DisplayName string `json:"displayName"`
+	Country     string `json:"country,omitempty"`
+	BirthYear   int    `json:"birthYear,omitempty"`
+	Phone       string `json:"phone,omitempty"`
+}
+
+// Profiles is the users service, as auth needs it.
+type Profiles interface {
+	Create(ctx context.Context, p NewProfile) error
+}
+
+// Publisher publishes events.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, data any) error
+}
+
+// Config tunes the service.
+type Config struct {
+	AccessTTL       time.Duration
+	RefreshTTL      time.Duration
+	AccountThrottle domain.ThrottlePolicy
+	AddressThrottle domain.ThrottlePolicy
+	Argon2          Argon2Params
+	AdminEmail      string
+	AdminPassword   string
+	// SigningSeed, when set, is the signing key from the secret store.
+	SigningSeed []byte
+}
+
+// Service implements auth's use cases.
+type Service struct {
+	cfg       Config
+	kv        state.KV
+	accounts  state.Repo[domain.Account]
+	emails    state.Repo[domain.EmailIndex]
+	tokens    state.Repo[domain.RefreshToken]
+	families  state.Repo[domain.Family]
+	throttles state.Repo[domain.Throttle]
+	Keys      *KeyRing
+	profiles  Profiles
+	pub       Publisher
+	now       func() time.Time
+	dummyHash string
+}
+
+// New wires the service on a state store.
+func New(cfg Config, kv state.KV, profiles Profiles, pub Publisher, now func() time.Time) (*Service, error) {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Service{
+		cfg:       cfg,
+		kv:        kv,
+		accounts:  state.Repo[domain.Account]{KV: kv, Prefix: "account|", NotFound: domain.ErrAccountNotFound},
+		emails:    state.Repo[domain.EmailIndex]{KV: kv, Prefix: "email|"},
+		tokens:    state.Repo[domain.RefreshToken]{KV: kv, Prefix: "refresh|"},
+		families:  state.Repo[domain.Family]{KV: kv, Prefix: "family|"},
+		throttles: state.Repo[domain.Throttle]{KV: kv, Prefix: "throttle|"},
+		profiles:  profiles,
+		pub:       pub,
+		now:       now,
+	}
+	s.Keys = &KeyRing{repo: state.Repo[keySet]{KV: kv, Prefix: "keys|"}, keepFor: cfg.AccessTTL + time.Hour, now: now}
+	if len(cfg.SigningSeed) > 0 {
+		k := storedKey{Seed: cfg.SigningSeed, CreatedAt: now()}
+		k.Kid = KeyIDFor(ed25519Public(cfg.SigningSeed))
+		s.Keys.external = &k
+	}
+	h, err := HashPassword("not-a-real-password", cfg.Argon2)
+	if err != nil {
+		return nil, err
+	}
+	s.dummyHash = h
+	return s, nil
+}
+
+// Tokens is what sign-up, sign-in and refresh answer.
+type Tokens struct {
+	UserID       string `json:"userId"`
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+	TokenType    string `json:"tokenType"`
+	ExpiresIn    int    `json:"expiresIn"`
+}
+
+// RegisterInput is a sign-up request.
+type RegisterInput struct {
+	Email       string `json:"email"`
+	Password    string `json:"password"`
+	DisplayName string `json:"displayName"`
+	Country     string `json:"country"`
+	BirthYear   *int   `json:"birthYear"`
+	Phone       string `json:"phone"`
+}
+
+// Validate checks every field and names each bad one.
+func (in RegisterInput) Validate(now time.Time) error {
+	var v fault.Validation
+	email := validate.NormalizeEmail(in.Email)
+	if m := validate.Email(email); m != "" {
+		v.Add("email", "%s", m)
+	}
+	if m := validate.Password(in.Password); m != "" {
+		v.Add("password", "%s", m)
+	}
+	if m := validate.DisplayName(in.DisplayName); m != "" {
+		v.Add("displayName", "%s", m)
+	}
+	if in.Country != "" {
+		if m := validate.Country(in.Country); m != "" {
+			v.Add("country", "%s", m)
+		}
+	}
+	if in.BirthYear != nil {
+		if m := validate.BirthYear(*in.BirthYear, now); m != "" {
+			v.Add("birthYear", "%s", m)
+		}
+	}
+	if in.Phone != "" {
+		if m := validate.Phone(in.Phone); m != "" {
+			v.Add("phone", "%s", m)
+		}
+	}
+	return v.Err()
+}
+
+// UserRegistered is the user.registered event.
+type UserRegistered struct {
+	UserID       string    `json:"userId"`
+	Email        string    `json:"email"`
+	DisplayName  string    `json:"displayName"`
+	Country      string    `json:"country,omitempty"`
+	BirthYear    int       `json:"birthYear,omitempty"`
+	RegisteredAt time.Time `json:"registeredAt"`
+}
+
+// Register creates credentials, then the profile in users. If users cannot
+// create the profile, the credentials are removed again (compensation) and
+// the caller is told to retry: no half-registered account remains.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (Tokens, error) {
+	now := s.now().UTC()
+	if err := in.Validate(now); err != nil {
+		return Tokens{}, err
+	}
+	hash, err := HashPassword(in.Password, s.cfg.Argon2)
+	if err != nil {
+		return Tokens{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Tokens{}, err
+	}
+	acc := &domain.Account{ID: id.String(), Email: validate.NormalizeEmail(in.Email), PasswordHash: hash,
+		Roles: []string{domain.RoleListener}, CreatedAt: now, UpdatedAt: now}
+	if err := s.createAccount(ctx, acc); err != nil {
+		return Tokens{}, err
+	}
+	p := NewProfile{ID: acc.ID, Email: acc.Email, DisplayName: strings.TrimSpace(in.DisplayName), Country: in.Country, Phone: in.Phone}
+	if in.BirthYear != nil {
+		p.BirthYear = *in.BirthYear
+	}
+	if err := s.profiles.Create(ctx, p); err != nil {
+		if cerr := s.removeAccount(context.WithoutCancel(ctx), acc); cerr != nil {
+			slog.Default().Error("compensation failed: credentials without profile", slog.String("user_id", acc.ID), slog.String("error", cerr.Error()))
+		}
+		return Tokens{}, fault.Wrap(fault.KindUnavailable, "registration-unavailable",
+			"registration is unavailable right now; nothing was created, try again", err)
+	}
+	ev := UserRegistered{UserID: acc.ID, Email: acc.Email, DisplayName: p.DisplayName, Country: p.Country, BirthYear: p.BirthYear, RegisteredAt: now}
+	if err := s.pub.Publish(ctx, "user.registered", ev); err != nil {
+		slog.Default().Warn("user.registered not published", slog.String("user_id", acc.ID), slog.String("error", err.Error()))
+	}
+	return s.issue(ctx, acc, "")
+}
+
+func (s *Service) createAccount(ctx context.Context, acc *domain.Account) error {
+	idx, err := s.emails.CreateOp(acc.Email, &domain.EmailIndex{UserID: acc.ID})
+	if err != nil {
+		return err
+	}
+	ao, err := s.accounts.CreateOp(acc.ID, acc)
+	if err != nil {
+		return err
+	}
+	err = s.kv.Transact(ctx, []state.Op{idx, ao})
+	if errors.Is(err, state.ErrConflict) {
+		return domain.ErrEmailTaken
+	}
+	return err
+}
+
+func (s *Service) removeAccount(ctx context.Context, acc *domain.Account) error {
+	return s.kv.Transact(ctx, []state.Op{s.emails.DeleteOp(acc.Email), s.accounts.DeleteOp(acc.ID)})
+}
+
+// Login checks the password, throttling repeated failures per account and per
+// client address.
+func (s *Service) Login(ctx context.Context, email, password, clientIP string) (Tokens, error) {
+	var v fault.Validation
+	email = validate.NormalizeEmail(email)
+	v.Check(email != "", "email", "is required")
+	v.Check(password != "", "password", "is required")
+	if err := v.Err(); err != nil {
+		return Tokens{}, err
+	}
+	now := s.now()
+	keys := []string{"acct|" + email}
+	if clientIP != "" {
+		keys = append(keys, "addr|"+clientIP)
+	}
+	for _, k := range keys {
+		if t, err := s.throttles.Get(ctx, k); err == nil {
+			if wait := t.Locked(now); wait > 0 {
+				return Tokens{}, domain.ErrThrottled(wait)
+			}
+		}
+	}
+	acc, err := s.accountByEmail(ctx, email)
+	hash := s.dummyHash
+	if err == nil {
+		hash = acc.PasswordHash
+	} else if !errors.Is(err, domain.ErrAccountNotFound) {
+		return Tokens{}, err
+	}
+	ok, herr := CheckPassword(password, hash)
+	if herr != nil {
+		return Tokens{}, herr
+	}
+	if err != nil || !ok {
+		s.recordFailure(ctx, "acct|"+email, s.cfg.AccountThrottle)
+		if clientIP != "" {
+			s.recordFailure(ctx, "addr|"+clientIP, s.cfg.AddressThrottle)
+		}
+		return Tokens{}, domain.ErrBadCredentials
+	}
+	_ = s.throttles.Delete(ctx, "acct|"+email)
+	return s.issue(ctx, acc, "")
+}
+
+func (s *Service) recordFailure(ctx context.Context, key string, p domain.ThrottlePolicy) {
+	now := s.now()
+	_, err := s.throttles.Update(ctx, key, func(t *domain.Throttle) error { t.Fail(p, now); return nil })
+	if errors.Is(err, state.ErrNotFound) {
+		t := domain.Throttle{}
+		t.Fail(p, now)
+		err = s.throttles.Create(ctx, key, &t)
+		if errors.Is(err, state.ErrConflict) {
+			_, err = s.throttles.Update(ctx, key, func(t *domain.Throttle) error { t.Fail(p, now); return nil })
+		}
+	}
+	if err != nil {
+		slog.Default().Warn("could not record sign-in failure", slog.String("error", err.Error()))
+	}
+}
+
+func (s *Service) accountByEmail(ctx context.Context, email string) (*domain.Account, error) {
+	idx, err := s.emails.Get(ctx, email)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil, domain.ErrAccountNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.accounts.Get(ctx, idx.UserID)
+}
+
+func hashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "rt_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// issue signs an access token and stores a new refresh token, in a new
+// family unless familyID continues one.
+func (s *Service) issue(ctx context.Context, acc *domain.Account, familyID string) (Tokens, error) {
+	now := s.now().UTC()
+	kid, key, err := s.Keys.Signer(ctx)
+	if err != nil {
+		return Tokens{}, err
+	}
+	jti, _ := uuid.NewV7()
+	access, err := token.Sign(token.Claims{Issuer: token.Issuer, Audience: token.Audience, Subject: acc.ID,
+		IssuedAt: now.Unix(), NotBefore: now.Unix(), ExpiresAt: now.Add(s.cfg.AccessTTL).Unix(),
+		ID: jti.String(), Roles: acc.Roles}, kid, key)
+	if err != nil {
+		return Tokens{}, err
+	}
+	refresh, err := s.newRefresh(ctx, acc.ID, familyID, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{UserID: acc.ID, AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
+		ExpiresIn: int(s.cfg.AccessTTL.Seconds())}, nil
+}
+
+func (s *Service) newRefresh(ctx context.Context, userID, familyID string, now time.Time) (string, error) {
+	rt, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	ttl := int(s.cfg.RefreshTTL.Seconds())
+	var ops []state.Op
+	if familyID == "" {
+		fid, _ := uuid.NewV7()
+		familyID = fid.String()
+		fo, err := s.families.CreateOp(familyID, &domain.Family{UserID: userID, CreatedAt: now})
+		if err != nil {
+			return "", err
+		}
+		fo.TTLSeconds = ttl
+		ops = append(ops, fo)
+	}
+	to, err := s.tokens.CreateOp(hashToken(rt), &domain.RefreshToken{UserID: userID, FamilyID: familyID, ExpiresAt: now.Add(s.cfg.RefreshTTL)})
+	if err != nil {
+		return "", err
+	}
+	to.TTLSeconds = ttl
+	ops = append(ops, to)
+	return rt, s.kv.Transact(ctx, ops)
+}
+
+// Refresh exchanges a refresh token for a new pair. A token that was already
+// used revokes its whole family: whoever holds the newer token is signed out
+// too, because one of the two is a thief.
+func (s *Service) Refresh(ctx context.Context, rt string) (Tokens, error) {
+	if rt == "" {
+		return Tokens{}, fault.Invalid("refreshToken", "is required")
+	}
+	key := hashToken(rt)
+	now := s.now().UTC()
+	var familyID string
+	var reused bool
+	used, err := s.tokens.Update(ctx, key, func(t *domain.RefreshToken) error {
+		familyID = t.FamilyID
+		fam, err := s.families.Get(ctx, t.FamilyID)
+		if err != nil {
+			if errors.Is(err, state.ErrNotFound) {
+				return domain.ErrRefreshInvalid
+			}
+			return err
+		}
+		if err := domain.CheckRefresh(*t, *fam, now); err != nil {
+			reused = errors.Is(err, domain.ErrRefreshReused)
+			return err
+		}
+		t.UsedAt = &now
+		return nil
+	})
+	if reused {
+		s.revokeFamily(ctx, familyID, now)
+		return Tokens{}, domain.ErrRefreshReused
+	}
+	if errors.Is(err, state.ErrNotFound) {
+		return Tokens{}, domain.ErrRefreshInvalid
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	acc, err := s.accounts.Get(ctx, used.UserID)
+	if errors.Is(err, domain.ErrAccountNotFound) {
+		return Tokens{}, domain.ErrRefreshInvalid
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	return s.issue(ctx, acc, used.FamilyID)
+}
+
+func (s *Service) revokeFamily(ctx context.Context, familyID string, now time.Time) {
+	_, err := s.families.Update(ctx, familyID, func(f *domain.Family) error {
+		if f.RevokedAt == nil {
+			f.RevokedAt = &now
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		slog.Default().Error("could not revoke token family", slog.String("family", familyID), slog.String("error", err.Error()))
+	}
+}
+
+// Logout revokes the session the refresh token belongs to. Unknown tokens
+// are accepted silently: logging out twice is not an error.
+func (s *Service) Logout(ctx context.Context, rt string) error {
+	if rt == "" {
+		return fault.Invalid("refreshToken", "is required")
+	}
+	t, err := s.tokens.Get(ctx, hashToken(rt))
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.revokeFamily(ctx, t.FamilyID, s.now().UTC())
+	return nil
+}
+
+// AccountView is an account without its secret.
+type AccountView struct {
+	ID    string   `json:"id"`
+	Email string   `json:"email"`
+	Roles []string `json:"roles"`
+}
+
+// SetRoles replaces a user's roles (admins only; the handler checks the caller).
+func (s *Service) SetRoles(ctx context.Context, userID string, roles []string) (AccountView, error) {
+	if m := validate.ID(userID); m != "" {
+		return AccountView{}, fault.Invalid("id", m)
+	}
+	norm, err := domain.NormalizeRoles(roles)
+	if err != nil {
+		return AccountView{}, err
+	}
+	acc, err := s.accounts.Update(ctx, userID, func(a *domain.Account) error {
+		a.Roles = norm
+		a.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return AccountView{}, err
+	}
+	return AccountView{ID: acc.ID, Email: acc.Email, Roles: acc.Roles}, nil
+}
+
+// ChangeEmail moves an account to a new sign-in address, atomically with its index.
+func (s *Service) ChangeEmail(ctx context.Context, userID, email string) error {
+	email = validate.NormalizeEmail(email)
+	if m := validate.Email(email); m != "" {
+		return fault.Invalid("email", m)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		raw, etag, err := s.kv.Get(ctx, "account|"+userID)
+		if errors.Is(err, state.ErrNotFound) {
+			return domain.ErrAccountNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var acc domain.Account
+		if err := json.Unmarshal(raw, &acc); err != nil {
+			return err
+		}
+		if acc.Email == email {
+			return nil
+		}
+		old := acc.Email
+		acc.Email, acc.UpdatedAt = email, s.now().UTC()
+		newIdx, err := s.emails.CreateOp(email, &domain.EmailIndex{UserID: userID})
+		if err != nil {
+			return err
+		}
+		put, err := s.accounts.PutOp(userID, &acc)
+		if err != nil {
+			return err
+		}
+		put.ETag = etag
+		err = s.kv.Transact(ctx, []state.Op{newIdx, put, s.emails.DeleteOp(old)})
+		if errors.Is(err, state.ErrConflict) {
+			if _, ierr := s.emails.Get(ctx, email); ierr == nil {
+				return domain.ErrEmailTaken
+			}
+			continue
+		}
+		return err
+	}
+	return state.ErrConflict
+}
+
+// DeleteAccount removes credentials; later sign-ins and refreshes fail.
+// Deleting an account that is already gone succeeds.
+func (s *Service) DeleteAccount(ctx context.Context, userID string) error {
+	acc, err := s.accounts.Get(ctx, userID)
+	if errors.Is(err, domain.ErrAccountNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.removeAccount(ctx, acc)
+}
+
+// EnsureAdmin creates the local administrator on first start, then its
+// profile in users (retrying until users answers or ctx ends).
+func (s *Service) EnsureAdmin(ctx context.Context) error {
+	email := validate.NormalizeEmail(s.cfg.AdminEmail)
+	acc, err := s.accountByEmail(ctx, email)
+	if errors.Is(err, domain.ErrAccountNotFound) {
+		hash, herr := HashPassword(s.cfg.AdminPassword, s.cfg.Argon2)
+		if herr != nil {
+			return herr
+		}
+		id, _ := uuid.NewV7()
+		now := s.now().UTC()
+		acc = &domain.Account{ID: id.String(), Email: email, PasswordHash: hash,
+			Roles: []string{domain.RoleAdmin, domain.RoleListener}, CreatedAt: now, UpdatedAt: now}
+		err = s.createAccount(ctx, acc)
+		if errors.Is(err, domain.ErrEmailTaken) {
+			acc, err = s.accountByEmail(ctx, email)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	p := NewProfile{ID: acc.ID, Email: acc.Email, DisplayName: "Harmonia Admin"}
+	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 5*time.Second) {
+		err := s.profiles.Create(ctx, p)
+		if err == nil || fault.KindOfConflict(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}

@@ -1,0 +1,148 @@
+// Package domain holds auth's rules: accounts and roles, refresh-token
+// families with reuse detection, and sign-in throttling. It knows nothing of
+// HTTP, Dapr or metrics.
+package domain
+
+import (
+	"slices"
+	"time"
+
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
+)
+
+// Roles.
+const (
+	RoleListener = "listener"
+	RoleArtist   = "artist"
+	RoleAdmin    = "admin"
+)
+
+// AllRoles lists the roles an account may hold.
+var AllRoles = []string{RoleListener, RoleArtist, RoleAdmin}
+
+// Account is a set of credentials.
+type Account struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	PasswordHash string    `json:"passwordHash"`
+	Roles        []string  `json:"roles"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+}
+
+// EmailIndex maps a normalised email to its account.
+type EmailIndex struct {
+	UserID string `json:"userId"`
+}
+
+// Errors.
+var (
+	ErrEmailTaken     = fault.E(fault.KindConflict, "email-taken", "an account with this email already exists")
+	ErrBadCredentials = fault.E(fault.KindUnauthenticated, "bad-credentials", "the email or password is wrong")
+	ErrRefreshInvalid = fault.E(fault.KindUnauthenticated, "refresh-invalid", "the refresh token is not valid; sign in again")
+	ErrRefreshReused  = fault.E(fault.KindUnauthenticated, "refresh-reused",
+		"this refresh token was already used; the session is revoked for safety, sign in again")
+	ErrAccountNotFound = fault.E(fault.KindNotFound, "account-not-found", "no such account")
+	ErrKeysManaged     = fault.E(fault.KindConflict, "keys-managed-externally",
+		"the signing key comes from the secret store; rotate it there")
+)
+
+// NormalizeRoles validates roles and returns them sorted without duplicates.
+func NormalizeRoles(roles []string) ([]string, error) {
+	if len(roles) == 0 {
+		return nil, fault.Invalid("roles", "must list at least one role")
+	}
+	out := make([]string, 0, len(roles))
+	for _, r := range roles {
+		if !slices.Contains(AllRoles, r) {
+			return nil, fault.Invalid("roles", "unknown role "+quote(r)+"; roles are listener, artist, admin")
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return `"` + s + `"`
+}
+
+// RefreshToken is the stored side of one refresh token (stored by its hash).
+type RefreshToken struct {
+	UserID    string     `json:"userId"`
+	FamilyID  string     `json:"familyId"`
+	ExpiresAt time.Time  `json:"expiresAt"`
+	UsedAt    *time.Time `json:"usedAt,omitempty"`
+}
+
+// Family is one chain of rotated refresh tokens: one sign-in session.
+type Family struct {
+	UserID    string     `json:"userId"`
+	CreatedAt time.Time  `json:"createdAt"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
+
+// CheckRefresh decides whether a presented refresh token may be exchanged.
+// A used token means someone replays it: the whole family must be revoked.
+func CheckRefresh(t RefreshToken, f Family, now time.Time) error {
+	switch {
+	case f.RevokedAt != nil:
+		return ErrRefreshInvalid
+	case t.UsedAt != nil:
+		return ErrRefreshReused
+	case !now.Before(t.ExpiresAt):
+		return ErrRefreshInvalid
+	}
+	return nil
+}
+
+// ThrottlePolicy bounds failed sign-ins.
+type ThrottlePolicy struct {
+	MaxFailures int
+	Window      time.Duration
+	Lockout     time.Duration
+}
+
+// Throttle counts failed sign-ins for one key (an account or an address).
+type Throttle struct {
+	Failures    int       `json:"failures"`
+	WindowStart time.Time `json:"windowStart"`
+	LockedUntil time.Time `json:"lockedUntil"`
+}
+
+// Locked returns how long the key stays locked, or 0.
+func (t Throttle) Locked(now time.Time) time.Duration {
+	if now.Before(t.LockedUntil) {
+		return t.LockedUntil.Sub(now)
+	}
+	return 0
+}
+
+// Fail records one failure; reaching the limit within the window locks.
+func (t *Throttle) Fail(p ThrottlePolicy, now time.Time) {
+	if now.Sub(t.WindowStart) > p.Window {
+		t.Failures = 0
+		t.WindowStart = now
+	}
+	t.Failures++
+	if t.Failures >= p.MaxFailures {
+		t.LockedUntil = now.Add(p.Lockout)
+		t.Failures = 0
+		t.WindowStart = now
+	}
+}
+
+// ErrThrottled is returned while a key is locked.
+func ErrThrottled(wait time.Duration) error {
+	secs := int(wait.Seconds() + 0.999)
+	if secs < 1 {
+		secs = 1
+	}
+	return &fault.Error{Kind: fault.KindTooMany, Code: "too-many-sign-in-failures",
+		Detail: "too many failed sign-ins; wait before trying again", RetryAfter: secs}
+}

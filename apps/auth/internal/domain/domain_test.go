@@ -1,0 +1,82 @@
+package domain
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestNormalizeRoles(t *testing.T) {
+	cases := []struct {
+		in   []string
+		want []string
+		ok   bool
+	}{
+		{[]string{"listener"}, []string{"listener"}, true},
+		{[]string{"admin", "listener", "admin"}, []string{"admin", "listener"}, true},
+		{nil, nil, false},
+		{[]string{"root"}, nil, false},
+	}
+	for _, c := range cases {
+		got, err := NormalizeRoles(c.in)
+		if (err == nil) != c.ok {
+			t.Fatalf("%v: err=%v", c.in, err)
+		}
+		if c.ok && len(got) != len(c.want) {
+			t.Fatalf("%v: got %v want %v", c.in, got, c.want)
+		}
+		for i := range c.want {
+			if got[i] != c.want[i] {
+				t.Fatalf("%v: got %v want %v", c.in, got, c.want)
+			}
+		}
+	}
+}
+
+func TestCheckRefresh(t *testing.T) {
+	now := time.Now()
+	used := now.Add(-time.Minute)
+	live := RefreshToken{ExpiresAt: now.Add(time.Hour)}
+	cases := []struct {
+		name string
+		tok  RefreshToken
+		fam  Family
+		want error
+	}{
+		{"fresh", live, Family{}, nil},
+		{"used", RefreshToken{ExpiresAt: now.Add(time.Hour), UsedAt: &used}, Family{}, ErrRefreshReused},
+		{"expired", RefreshToken{ExpiresAt: now.Add(-time.Second)}, Family{}, ErrRefreshInvalid},
+		{"revoked family", live, Family{RevokedAt: &used}, ErrRefreshInvalid},
+	}
+	for _, c := range cases {
+		if err := CheckRefresh(c.tok, c.fam, now); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func TestThrottleLocksAfterLimitAndWindowResets(t *testing.T) {
+	p := ThrottlePolicy{MaxFailures: 3, Window: time.Minute, Lockout: 5 * time.Minute}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var th Throttle
+	th.Fail(p, start)
+	th.Fail(p, start.Add(10*time.Second))
+	if th.Locked(start.Add(11*time.Second)) != 0 {
+		t.Fatal("locked too early")
+	}
+	th.Fail(p, start.Add(20*time.Second))
+	if got := th.Locked(start.Add(20 * time.Second)); got != 5*time.Minute {
+		t.Fatalf("lock = %v", got)
+	}
+	if th.Locked(start.Add(20*time.Second+5*time.Minute)) != 0 {
+		t.Fatal("lock did not end")
+	}
+	// failures spread beyond the window never lock
+	var slow Throttle
+	for i := 0; i < 10; i++ {
+		slow.Fail(p, start.Add(time.Duration(i)*2*time.Minute))
+	}
+	if slow.Locked(start.Add(20*time.Minute)) != 0 {
+		t.Fatal("slow failures locked")
+	}
+}

@@ -1,0 +1,111 @@
+// Command auth owns credentials, access and refresh tokens, and roles.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/harmonia-music/harmonia/apps/auth/internal/adapters"
+	"github.com/harmonia-music/harmonia/apps/auth/internal/app"
+	"github.com/harmonia-music/harmonia/apps/auth/internal/domain"
+	"github.com/harmonia-music/harmonia/apps/auth/internal/ports"
+	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/dapr"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "auth:", err)
+		os.Exit(1)
+	}
+}
+
+// DefaultAdminPassword is the local-only administrator password used when the
+// secret store has no HARMONIA_ADMIN_PASSWORD. README names it.
+const DefaultAdminPassword = "harmonia-admin-local"
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	env := platform.NewEnv(getenv)
+	common := platform.LoadCommon(env, "auth")
+	cfg := app.Config{
+		AccessTTL:  env.Duration("AUTH_ACCESS_TTL", 15*time.Minute),
+		RefreshTTL: env.Duration("AUTH_REFRESH_TTL", 30*24*time.Hour),
+		AccountThrottle: domain.ThrottlePolicy{MaxFailures: env.Int("AUTH_ACCOUNT_MAX_FAILURES", 5),
+			Window: env.Duration("AUTH_THROTTLE_WINDOW", 15*time.Minute), Lockout: env.Duration("AUTH_LOCKOUT", 15*time.Minute)},
+		AddressThrottle: domain.ThrottlePolicy{MaxFailures: env.Int("AUTH_ADDRESS_MAX_FAILURES", 50),
+			Window: env.Duration("AUTH_THROTTLE_WINDOW", 15*time.Minute), Lockout: env.Duration("AUTH_LOCKOUT", 15*time.Minute)},
+		Argon2:     app.DefaultArgon2,
+		AdminEmail: env.String("HARMONIA_ADMIN_EMAIL", "admin@harmonia.local"),
+	}
+	store := env.String("AUTH_STATE_STORE", "auth-store")
+	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	secretStore := env.String("SECRET_STORE", "secretstore")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	svc := platform.NewService("auth", common, stdout)
+	slog.SetDefault(svc.Log)
+	sc := dapr.NewSidecar(common)
+	defer sc.Close()
+	secrets := dapr.NewSecrets(sc, secretStore)
+
+	// Secrets come through Dapr's secret store; wait for the sidecar first.
+	if err := waitSidecar(ctx, svc); err != nil {
+		return err
+	}
+	cfg.AdminPassword = DefaultAdminPassword
+	if pw, err := secrets.Get(ctx, "ADMIN_PASSWORD"); err == nil && pw != "" {
+		cfg.AdminPassword = pw
+	}
+	if seed, err := secrets.Get(ctx, "AUTH_SIGNING_KEY"); err == nil && seed != "" {
+		if cfg.SigningSeed, err = app.ParseSeed(seed); err != nil {
+			return err
+		}
+	}
+	service, err := app.New(cfg, dapr.NewStateStore(sc, store), adapters.UsersClient{Invoker: dapr.NewInvoker(sc)},
+		dapr.NewPublisher(sc, pubsubName), nil)
+	if err != nil {
+		return err
+	}
+	if err := service.Keys.Load(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	ports.Routes(svc.Router, service)
+	go func() {
+		if err := service.EnsureAdmin(ctx); err != nil && ctx.Err() == nil {
+			svc.Log.Error("admin bootstrap failed", slog.String("error", err.Error()))
+		}
+	}()
+	return svc.Run(ctx)
+}
+
+// waitSidecar serves nothing until the sidecar's components answer, but
+// keeps the app port open so daprd can finish its own start (it waits for it).
+func waitSidecar(ctx context.Context, svc *platform.Service) error {
+	check := platform.SidecarCheck(svc.Config.DaprHTTPPort, svc.Config.DaprAPIToken)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := check(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sidecar not ready: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

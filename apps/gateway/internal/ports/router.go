@@ -1,0 +1,120 @@
+// Package ports assembles the gateway's public router from the route table.
+package ports
+
+import (
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/authn"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/proxy"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/ratelimit"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/routes"
+	"github.com/harmonia-music/harmonia/internal/platform"
+)
+
+// Config tunes the edge.
+type Config struct {
+	DefaultMaxBody int64
+	CORSOrigins    []string // "*" allows any
+	TrustForwarded bool     // take the client address from X-Forwarded-For (behind a trusted proxy only)
+	OpenAPI        []byte
+}
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	Verifier *authn.Verifier
+	Limiter  *ratelimit.Limiter
+	Proxy    *proxy.Proxy
+}
+
+// Edge wraps the router with CORS (outermost, so errors carry CORS headers too).
+func Edge(cfg Config, next http.Handler) http.Handler {
+	allowAll := slices.Contains(cfg.CORSOrigins, "*")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && (allowAll || slices.Contains(cfg.CORSOrigins, origin)) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Request-Id, Content-Range, Accept-Ranges, Content-Length")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match, If-None-Match, If-Range, Idempotency-Key, Range, X-Request-Id")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Handler builds the per-route chain: identify, authorise, rate-limit, bound
+// the body, forward.
+func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
+	fwd := d.Proxy.To(rt.App)
+	maxBody := rt.MaxBody
+	if maxBody == 0 {
+		maxBody = cfg.DefaultMaxBody
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller := platform.Caller{ClientIP: clientIP(r, cfg.TrustForwarded)}
+		if rt.Access != routes.Public {
+			tok, ok := authn.BearerToken(r.Header.Get("Authorization"))
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="harmonia"`)
+				platform.WriteError(w, r, authn.ErrMissing)
+				return
+			}
+			claims, err := d.Verifier.Verify(r.Context(), tok)
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="harmonia", error="invalid_token"`)
+				platform.WriteError(w, r, err)
+				return
+			}
+			caller.UserID, caller.Roles = claims.Subject, claims.Roles
+			if rt.Access == routes.Admin && !caller.HasRole("admin") {
+				platform.WriteError(w, r, platform.E(platform.KindForbidden, "forbidden", "this needs the admin role"))
+				return
+			}
+		}
+		key := "ip:" + caller.ClientIP
+		if caller.UserID != "" {
+			key = "user:" + caller.UserID
+		}
+		if ok, wait := d.Limiter.Allow(key); !ok {
+			secs := int(wait.Seconds()) + 1
+			platform.WriteError(w, r, &platform.Error{Kind: platform.KindTooMany, Code: "rate-limited",
+				Detail: "too many requests; slow down", RetryAfter: secs})
+			return
+		}
+		if r.ContentLength > maxBody {
+			platform.WriteError(w, r, platform.E(platform.KindPayload, "payload-too-large",
+				"the body is larger than "+strconv.FormatInt(maxBody, 10)+" bytes"))
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		fwd.ServeHTTP(w, proxy.WithCaller(r, caller))
+	})
+}
+
+func clientIP(r *http.Request, trustForwarded bool) string {
+	if trustForwarded {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

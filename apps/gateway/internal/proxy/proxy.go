@@ -1,0 +1,118 @@
+// Package proxy forwards public requests to services through the gateway's
+// own Dapr sidecar (service invocation by the dapr-app-id header), streaming
+// bodies both ways and keeping method, path, query, status and headers.
+package proxy
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/harmonia-music/harmonia/internal/platform"
+)
+
+// Proxy builds one reverse proxy per target app.
+type Proxy struct {
+	sidecar   *url.URL
+	apiToken  string
+	transport http.RoundTripper
+}
+
+// New returns a proxy that talks to the sidecar at base (http://127.0.0.1:3500).
+func New(base, apiToken string) (*Proxy, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	return &Proxy{sidecar: u, apiToken: apiToken, transport: &http.Transport{
+		MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second,
+		DisableCompression: true, ResponseHeaderTimeout: 60 * time.Second,
+	}}, nil
+}
+
+// Headers a client may never set: the gateway asserts them.
+var asserted = []string{platform.HeaderUserID, platform.HeaderUserRoles, platform.HeaderClientIP,
+	platform.HeaderAppToken, "dapr-app-id", "dapr-caller-app-id", "dapr-callee-app-id"}
+
+// To returns a handler that forwards to app.
+func (p *Proxy) To(app string) http.Handler {
+	return &httputil.ReverseProxy{
+		Transport:     p.transport,
+		FlushInterval: -1, // stream (server-sent events, audio) without buffering
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(p.sidecar)
+			pr.Out.Host = p.sidecar.Host
+			h := pr.Out.Header
+			for _, name := range asserted {
+				h.Del(name)
+			}
+			h.Del("Authorization") // verified here; services get the identity instead
+			h.Set("dapr-app-id", app)
+			if p.apiToken != "" {
+				h.Set(platform.HeaderAppToken, p.apiToken)
+			}
+			ctx := pr.In.Context()
+			h.Set(platform.HeaderRequestID, platform.RequestID(ctx))
+			if c, ok := ctx.Value(callerKey{}).(platform.Caller); ok {
+				if c.UserID != "" {
+					h.Set(platform.HeaderUserID, c.UserID)
+					h.Set(platform.HeaderUserRoles, strings.Join(c.Roles, ","))
+				}
+				if c.ClientIP != "" {
+					h.Set(platform.HeaderClientIP, c.ClientIP)
+				}
+			}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode < 400 {
+				return nil
+			}
+			mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+			if mt == platform.ProblemContentType {
+				return nil
+			}
+			// Not an app's problem: the sidecar failed (target down, denied,
+			// timed out). Say so without passing its internals on.
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			return &sidecarError{status: resp.StatusCode, body: string(body)}
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var mbe *http.MaxBytesError
+			var se *sidecarError
+			switch {
+			case errors.As(err, &mbe):
+				platform.WriteError(w, r, platform.E(platform.KindPayload, "payload-too-large", "the body is too large"))
+			case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
+				// the client went away; nobody to answer
+			case errors.As(err, &se):
+				platform.Logger(r.Context()).Warn("sidecar error", "app", app, "status", se.status, "body", se.body)
+				platform.WriteError(w, r, &platform.Error{Kind: platform.KindUnavailable, Code: "service-unavailable",
+					Detail: "the " + app + " service is unavailable; try again shortly", RetryAfter: 1})
+			default:
+				platform.Logger(r.Context()).Warn("proxy error", "app", app, "error", err.Error())
+				platform.WriteError(w, r, &platform.Error{Kind: platform.KindUnavailable, Code: "service-unavailable",
+					Detail: "the " + app + " service is unavailable; try again shortly", RetryAfter: 1})
+			}
+		},
+	}
+}
+
+type sidecarError struct {
+	status int
+	body   string
+}
+
+func (e *sidecarError) Error() string { return "sidecar answered " + http.StatusText(e.status) }
+
+type callerKey struct{}
+
+// WithCaller is how the gateway's auth step hands the verified caller to the proxy.
+func WithCaller(r *http.Request, c platform.Caller) *http.Request {
+	return r.WithContext(contextWith(r, c))
+}

@@ -1,0 +1,45 @@
+// Package routes is the gateway's table of public endpoints: which app serves
+// each, who may call it, and how large its body may be.
+package routes
+
+// Access says who may call a route.
+type Access int
+
+const (
+	// Public routes need no token (a token, if sent, is still verified).
+	Public Access = iota
+	// User routes need a valid access token.
+	User
+	// Admin routes need the admin role.
+	Admin
+)
+
+// Route is one public endpoint.
+type Route struct {
+	Method  string
+	Path    string // gorilla/mux template; the same path is invoked on the app
+	App     string
+	Access  Access
+	MaxBody int64 // 0: the default limit
+}
+
+// Table lists every endpoint the gateway forwards. Paths not listed answer
+// 404 at the gateway and never reach a service.
+var Table = []Route{
+	{Method: "POST", Path: "/api/v1/auth/register", App: "auth", Access: Public},
+	{Method: "POST", Path: "/api/v1/auth/login", App: "auth", Access: Public},
+	{Method: "POST", Path: "/api/v1/auth/refresh", App: "auth", Access: Public},
+	{Method: "POST", Path: "/api/v1/auth/logout", App: "auth", Access: Public},
+	{Method: "GET", Path: "/api/v1/auth/jwks", App: "auth", Access: Public},
+	{Method: "PUT", Path: "/api/v1/admin/users/{id}/roles", App: "auth", Access: Admin},
+	{Method: "POST", Path: "/api/v1/admin/auth/keys/rotate", App: "auth", Access: Admin},
+
+	{Method: "GET", Path: "/api/v1/me", App: "users", Access: User},
+	{Method: "PATCH", Path: "/api/v1/me", App: "users", Access: User},
+	{Method: "DELETE", Path: "/api/v1/me", App: "users", Access: User},
+	{Method: "GET", Path: "/api/v1/me/preferences", App: "users", Access: User},
+	{Method: "PUT", Path: "/api/v1/me/preferences", App: "users", Access: User},
+	{Method: "GET", Path: "/api/v1/me/following", App: "users", Access: User},
+	{Method: "PUT", Path: "/api/v1/me/following/{artistId}", App: "users", Access: User},
+	{Method: "DELETE", Path: "/api/v1/me/following/{artistId}", App: "users", Access: User},
+}

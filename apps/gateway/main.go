@@ -1,0 +1,77 @@
+// Command gateway is Harmonia's public edge: it verifies access tokens,
+// rate-limits, and forwards /api/v1 to services through its Dapr sidecar.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/authn"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/openapi"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/ports"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/proxy"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/ratelimit"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/routes"
+	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/dapr"
+	"github.com/harmonia-music/harmonia/internal/platform/token"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	env := platform.NewEnv(getenv)
+	common := platform.LoadCommon(env, "gateway")
+	cfg := ports.Config{
+		DefaultMaxBody: int64(env.Int("GATEWAY_MAX_BODY_BYTES", 1<<20)),
+		CORSOrigins:    env.List("GATEWAY_CORS_ORIGINS", []string{"*"}),
+		TrustForwarded: env.Bool("GATEWAY_TRUST_FORWARDED_FOR", false),
+		OpenAPI:        openapi.Document,
+	}
+	rate := env.Float("GATEWAY_RATE_PER_SECOND", 50)
+	burst := env.Int("GATEWAY_RATE_BURST", 100)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	svc := platform.NewService("gateway", common, stdout)
+	slog.SetDefault(svc.Log)
+	sc := dapr.NewSidecar(common)
+	defer sc.Close()
+	inv := dapr.NewInvoker(sc)
+	verifier := authn.NewVerifier(func(ctx context.Context) (token.JWKS, error) {
+		var set token.JWKS
+		err := inv.Call(ctx, "auth", http.MethodGet, "/api/v1/auth/jwks", nil, &set)
+		return set, err
+	}, nil)
+	px, err := proxy.New("http://127.0.0.1:"+strconv.Itoa(common.DaprHTTPPort), common.DaprAPIToken)
+	if err != nil {
+		return err
+	}
+	deps := ports.Deps{Verifier: verifier, Limiter: ratelimit.New(rate, burst, nil), Proxy: px}
+	for _, rt := range routes.Table {
+		svc.Router.Handle(rt.Path, ports.Handler(rt, cfg, deps)).Methods(rt.Method)
+	}
+	svc.Router.HandleFunc("/api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(cfg.OpenAPI)
+	}).Methods(http.MethodGet)
+	// The gateway is the public edge: no app token, and identity headers from
+	// clients are ignored (the proxy strips them and sets its own).
+	handler := ports.Edge(cfg, platform.Chain(svc.Router, platform.RequestContext(svc.Log), platform.Recover()))
+	return platform.Serve(ctx, svc.Log, common.BindHost+":"+strconv.Itoa(common.Port), handler, common.ShutdownWait)
+}

@@ -1,0 +1,138 @@
+// Package domain holds users' rules: profiles, preferences and followed artists.
+package domain
+
+import (
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
+	"github.com/harmonia-music/harmonia/internal/platform/validate"
+)
+
+// Profile is a user's public and contact details.
+type Profile struct {
+	ID          string    `json:"id"`
+	Email       string    `json:"email"`
+	DisplayName string    `json:"displayName"`
+	Country     string    `json:"country,omitempty"`
+	BirthYear   int       `json:"birthYear,omitempty"`
+	Phone       string    `json:"phone,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+// Validate checks a profile's fields.
+func (p Profile) Validate(now time.Time) error {
+	var v fault.Validation
+	if m := validate.Email(p.Email); m != "" {
+		v.Add("email", "%s", m)
+	}
+	if m := validate.DisplayName(p.DisplayName); m != "" {
+		v.Add("displayName", "%s", m)
+	}
+	if p.Country != "" {
+		if m := validate.Country(p.Country); m != "" {
+			v.Add("country", "%s", m)
+		}
+	}
+	if p.BirthYear != 0 {
+		if m := validate.BirthYear(p.BirthYear, now); m != "" {
+			v.Add("birthYear", "%s", m)
+		}
+	}
+	if p.Phone != "" {
+		if m := validate.Phone(p.Phone); m != "" {
+			v.Add("phone", "%s", m)
+		}
+	}
+	return v.Err()
+}
+
+// Channels says how a user wants to be told things.
+type Channels struct {
+	Email bool `json:"email"`
+	SMS   bool `json:"sms"`
+	InApp bool `json:"inApp"`
+}
+
+// Preferences are a user's listening and contact choices.
+type Preferences struct {
+	FavouriteGenres []string  `json:"favouriteGenres"`
+	Notifications   Channels  `json:"notifications"`
+	MarketingOptIn  bool      `json:"marketingOptIn"`
+	UpdatedAt       time.Time `json:"updatedAt"`
+}
+
+// DefaultPreferences are what a new account starts with.
+func DefaultPreferences() Preferences {
+	return Preferences{FavouriteGenres: []string{}, Notifications: Channels{Email: true, InApp: true}}
+}
+
+// MaxGenres bounds favourite genres.
+const MaxGenres = 20
+
+// NormalizeGenres validates genres and returns them lower-cased, unique, in order.
+func NormalizeGenres(in []string) ([]string, error) {
+	if len(in) > MaxGenres {
+		return nil, fault.Invalid("favouriteGenres", "must list at most 20 genres")
+	}
+	out := make([]string, 0, len(in))
+	for i, g := range in {
+		g = strings.ToLower(strings.TrimSpace(g))
+		if n := utf8.RuneCountInString(g); n == 0 || n > 40 {
+			return nil, fault.Invalid("favouriteGenres["+itoa(i)+"]", "must be 1 to 40 characters")
+		}
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// Following is the set of artists a user follows, newest last.
+type Following struct {
+	ArtistIDs []string `json:"artistIds"`
+}
+
+// MaxFollowing bounds how many artists one user follows.
+const MaxFollowing = 5000
+
+// ErrFollowLimit is returned past MaxFollowing.
+var ErrFollowLimit = fault.E(fault.KindConflict, "follow-limit", "you follow the most artists allowed; unfollow one first")
+
+// Follow adds id; it reports whether anything changed.
+func (f *Following) Follow(id string) (bool, error) {
+	if slices.Contains(f.ArtistIDs, id) {
+		return false, nil
+	}
+	if len(f.ArtistIDs) >= MaxFollowing {
+		return false, ErrFollowLimit
+	}
+	f.ArtistIDs = append(f.ArtistIDs, id)
+	return true, nil
+}
+
+// Unfollow removes id; it reports whether anything changed.
+func (f *Following) Unfollow(id string) bool {
+	i := slices.Index(f.ArtistIDs, id)
+	if i < 0 {
+		return false
+	}
+	f.ArtistIDs = slices.Delete(f.ArtistIDs, i, i+1)
+	return true
+}
+
+// ErrProfileNotFound is returned for an unknown user.
+var ErrProfileNotFound = fault.E(fault.KindNotFound, "profile-not-found", "no profile for this account")
+
+// ErrProfileExists is returned when a profile is created twice.
+var ErrProfileExists = fault.E(fault.KindConflict, "profile-exists", "a profile for this account already exists")

@@ -1,0 +1,180 @@
+// Package ports translates HTTP to users' use cases.
+package ports
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/harmonia-music/harmonia/apps/users/internal/app"
+	"github.com/harmonia-music/harmonia/apps/users/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform"
+)
+
+// Routes mounts users' routes.
+func Routes(r *mux.Router, s *app.Service) {
+	h := handlers{s: s}
+	r.HandleFunc("/api/v1/me", h.me).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/me", h.patch).Methods(http.MethodPatch)
+	r.HandleFunc("/api/v1/me", h.delete).Methods(http.MethodDelete)
+	r.HandleFunc("/api/v1/me/preferences", h.prefs).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/me/preferences", h.setPrefs).Methods(http.MethodPut)
+	r.HandleFunc("/api/v1/me/following", h.following).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/me/following/{artistId}", h.follow).Methods(http.MethodPut)
+	r.HandleFunc("/api/v1/me/following/{artistId}", h.unfollow).Methods(http.MethodDelete)
+	r.HandleFunc("/internal/users", h.create).Methods(http.MethodPost)
+}
+
+type handlers struct{ s *app.Service }
+
+// caller returns the signed-in user the gateway asserted.
+func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c, ok := platform.CallerFrom(r.Context())
+	if !ok {
+		platform.WriteError(w, r, platform.E(platform.KindUnauthenticated, "unauthenticated", "sign in first"))
+		return "", false
+	}
+	return c.UserID, true
+}
+
+func (h handlers) me(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	p, err := h.s.Get(r.Context(), uid)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, p)
+}
+
+func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	var patch map[string]json.RawMessage
+	if err := platform.DecodeJSON(w, r, &patch); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	p, err := h.s.Patch(r.Context(), uid, patch)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, p)
+}
+
+func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	if err := h.s.Delete(r.Context(), uid); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h handlers) prefs(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	p, err := h.s.Preferences(r.Context(), uid)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, p)
+}
+
+// preferencesBody makes every field required on PUT (a full replacement).
+type preferencesBody struct {
+	FavouriteGenres *[]string        `json:"favouriteGenres"`
+	Notifications   *domain.Channels `json:"notifications"`
+	MarketingOptIn  *bool            `json:"marketingOptIn"`
+}
+
+func (h handlers) setPrefs(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	var in preferencesBody
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	var v platform.Validation
+	v.Check(in.FavouriteGenres != nil, "favouriteGenres", "is required (use [] for none)")
+	v.Check(in.Notifications != nil, "notifications", "is required")
+	v.Check(in.MarketingOptIn != nil, "marketingOptIn", "is required")
+	if err := v.Err(); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	p, err := h.s.SetPreferences(r.Context(), uid, domain.Preferences{FavouriteGenres: *in.FavouriteGenres,
+		Notifications: *in.Notifications, MarketingOptIn: *in.MarketingOptIn})
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, p)
+}
+
+func (h handlers) following(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	ids, err := h.s.Following(r.Context(), uid)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, map[string]any{"items": ids})
+}
+
+func (h handlers) follow(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	if err := h.s.Follow(r.Context(), uid, mux.Vars(r)["artistId"]); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h handlers) unfollow(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	if err := h.s.Unfollow(r.Context(), uid, mux.Vars(r)["artistId"]); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h handlers) create(w http.ResponseWriter, r *http.Request) {
+	var p domain.Profile
+	if err := platform.DecodeJSON(w, r, &p); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	out, err := h.s.Create(r.Context(), p)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusCreated, out)
+}

@@ -1,0 +1,68 @@
+package devstack
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRenderMovesDataPathsAndInfraPorts(t *testing.T) {
+	in := `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: pubsub
+spec:
+  type: pubsub.redis
+  metadata:
+    - name: redisHost
+      value: "localhost:6379"
+    - name: port
+      value: "1025"
+    - name: other
+      value: "localhost:9999"
+    - name: connectionString
+      value: ".data/state/auth.db"
+scopes: [auth]
+`
+	r := renderer{dataDir: "/tmp/stack/.data", offset: 1000, infra: map[int]bool{6379: true, 1025: true}}
+	out, err := r.bytes([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	for _, want := range []string{"localhost:7379", `"2025"`, "localhost:9999", "/tmp/stack/.data/state/auth.db", "scopes: [auth]"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("rendered file lacks %q:\n%s", want, s)
+		}
+	}
+	for _, gone := range []string{"localhost:6379", `"1025"`, `".data/state`} {
+		if strings.Contains(s, gone) {
+			t.Errorf("rendered file still has %q", gone)
+		}
+	}
+	// without an offset only paths move
+	r.offset = 0
+	out, _ = r.bytes([]byte(in))
+	if !strings.Contains(string(out), "localhost:6379") {
+		t.Errorf("offset 0 moved a port:\n%s", out)
+	}
+}
+
+func TestRunFileChecksPorts(t *testing.T) {
+	f := RunFile{Version: 1, Apps: []RunApp{
+		{AppID: "a", AppDirPath: "x", Command: []string{"go", "run", "."}, AppPort: 1, DaprHTTPPort: 2, DaprGRPCPort: 3, DaprInternalGRPCPort: 4, MetricsPort: 5},
+		{AppID: "b", AppDirPath: "y", Command: []string{"go", "run", "."}, AppPort: 1, DaprHTTPPort: 6, DaprGRPCPort: 7, DaprInternalGRPCPort: 8, MetricsPort: 9},
+	}}
+	if err := f.check(); err == nil || !strings.Contains(err.Error(), "port 1") {
+		t.Fatalf("duplicate port not reported: %v", err)
+	}
+	f.Apps[1].AppPort = 10
+	if err := f.check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Select([]string{"b"}); err != nil || len(f.Apps) != 1 || f.Apps[0].AppID != "b" {
+		t.Fatalf("select: %v %v", err, f.Apps)
+	}
+	if err := f.Select([]string{"zzz"}); err == nil {
+		t.Fatal("unknown app accepted")
+	}
+}

@@ -1,0 +1,97 @@
+// Package dapr adapts the platform's ports (state, publish, invoke, secrets)
+// to the app's Dapr sidecar. Apps name components; they never name a host, a
+// database or a vendor.
+package dapr
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	daprc "github.com/dapr/go-sdk/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/harmonia-music/harmonia/internal/platform"
+)
+
+// Sidecar is the app's connection to its own daprd: gRPC (through the Go SDK)
+// for state, pub/sub and secrets; HTTP for service invocation, which keeps
+// status codes, headers and streaming.
+type Sidecar struct {
+	HTTPBase string
+	apiToken string
+	grpcAddr string
+	HTTP     *http.Client
+
+	once   sync.Once
+	client daprc.Client
+	conn   *grpc.ClientConn
+	err    error
+}
+
+// NewSidecar describes the sidecar from the app's common configuration. It
+// does not dial: the connection is made on first use, so an app can start
+// before its sidecar is up.
+func NewSidecar(cfg platform.Common) *Sidecar {
+	return &Sidecar{
+		HTTPBase: "http://127.0.0.1:" + strconv.Itoa(cfg.DaprHTTPPort),
+		apiToken: cfg.DaprAPIToken,
+		grpcAddr: "127.0.0.1:" + strconv.Itoa(cfg.DaprGRPCPort),
+		HTTP: &http.Client{Transport: &http.Transport{
+			MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+			DisableCompression: true,
+		}},
+	}
+}
+
+// Client returns the SDK client, connecting on first use (non-blocking).
+func (s *Sidecar) Client() (daprc.Client, error) {
+	s.once.Do(func() {
+		token := s.apiToken
+		auth := func(ctx context.Context) context.Context {
+			if token == "" {
+				return ctx
+			}
+			return metadata.AppendToOutgoingContext(ctx, platform.HeaderAppToken, token)
+		}
+		s.conn, s.err = grpc.NewClient(s.grpcAddr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				return invoker(auth(ctx), method, req, reply, cc, opts...)
+			}),
+			grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				return streamer(auth(ctx), desc, cc, method, opts...)
+			}),
+		)
+		if s.err == nil {
+			s.client = daprc.NewClientWithConnection(s.conn)
+		}
+	})
+	return s.client, s.err
+}
+
+// Conn is the raw gRPC connection (for the workflow client).
+func (s *Sidecar) Conn() (*grpc.ClientConn, error) {
+	if _, err := s.Client(); err != nil {
+		return nil, err
+	}
+	return s.conn, nil
+}
+
+// Close releases the connection.
+func (s *Sidecar) Close() {
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+}
+
+// authorize adds the sidecar API token to an HTTP request.
+func (s *Sidecar) authorize(req *http.Request) {
+	if s.apiToken != "" {
+		req.Header.Set(platform.HeaderAppToken, s.apiToken)
+	}
+}

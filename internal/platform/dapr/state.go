@@ -1,0 +1,90 @@
+package dapr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	daprc "github.com/dapr/go-sdk/client"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/harmonia-music/harmonia/internal/platform/state"
+)
+
+// StateStore is a state.KV on a Dapr state store component.
+type StateStore struct {
+	sc   *Sidecar
+	name string
+	// Metadata is sent with every transaction (e.g. the outbox's settings).
+	Metadata map[string]string
+}
+
+// NewStateStore names the component (e.g. "auth-store").
+func NewStateStore(sc *Sidecar, component string) *StateStore {
+	return &StateStore{sc: sc, name: component}
+}
+
+// Get implements state.KV.
+func (s *StateStore) Get(ctx context.Context, key string) ([]byte, string, error) {
+	c, err := s.sc.Client()
+	if err != nil {
+		return nil, "", err
+	}
+	it, err := c.GetStateWithConsistency(ctx, s.name, key, nil, daprc.StateConsistencyStrong)
+	if err != nil {
+		return nil, "", fmt.Errorf("state get %s: %w", s.name, err)
+	}
+	if it == nil || (len(it.Value) == 0 && it.Etag == "") {
+		return nil, "", state.ErrNotFound
+	}
+	return it.Value, it.Etag, nil
+}
+
+// Transact implements state.KV: all operations commit or none does.
+func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
+	c, err := s.sc.Client()
+	if err != nil {
+		return err
+	}
+	items := make([]*daprc.StateOperation, 0, len(ops))
+	for _, op := range ops {
+		it := &daprc.SetStateItem{Key: op.Key, Value: op.Value, Metadata: op.Metadata,
+			Options: &daprc.StateOptions{Consistency: daprc.StateConsistencyStrong, Concurrency: daprc.StateConcurrencyLastWrite}}
+		if op.ETag != "" || op.InsertOnly {
+			it.Options.Concurrency = daprc.StateConcurrencyFirstWrite
+		}
+		if op.ETag != "" {
+			it.Etag = &daprc.ETag{Value: op.ETag}
+		}
+		if op.TTLSeconds > 0 {
+			if it.Metadata == nil {
+				it.Metadata = map[string]string{}
+			}
+			it.Metadata["ttlInSeconds"] = strconv.Itoa(op.TTLSeconds)
+		}
+		typ := daprc.StateOperationTypeUpsert
+		if op.Delete {
+			typ = daprc.StateOperationTypeDelete
+		}
+		items = append(items, &daprc.StateOperation{Type: typ, Item: it})
+	}
+	err = c.ExecuteStateTransaction(ctx, s.name, s.Metadata, items)
+	if err != nil {
+		if isETagMismatch(err) {
+			return state.ErrConflict
+		}
+		return fmt.Errorf("state transaction %s: %w", s.name, err)
+	}
+	return nil
+}
+
+func isETagMismatch(err error) bool {
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) && se.GRPCStatus().Code() == codes.Aborted {
+		return true
+	}
+	return strings.Contains(strings.ToLower(err.Error()), "etag mismatch")
+}

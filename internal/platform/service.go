@@ -1,0 +1,154 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// Check is one readiness check.
+type Check func(ctx context.Context) error
+
+// Service is the HTTP skeleton every app shares: router, middleware chain,
+// probes, metrics and graceful shutdown.
+type Service struct {
+	Name    string
+	Config  Common
+	Log     *slog.Logger
+	Metrics *Metrics
+	Router  *mux.Router
+
+	mu     sync.Mutex
+	checks map[string]Check
+}
+
+// NewService builds the skeleton. The readiness check of the sidecar is added
+// unless the app has no sidecar port configured.
+func NewService(name string, cfg Common, stdout io.Writer) *Service {
+	s := &Service{
+		Name:    name,
+		Config:  cfg,
+		Log:     NewLogger(stdout, name, cfg.LogLevel),
+		Metrics: NewMetrics(name),
+		Router:  mux.NewRouter(),
+		checks:  map[string]Check{},
+	}
+	s.Router.NotFoundHandler = NotFoundHandler()
+	s.Router.MethodNotAllowedHandler = MethodNotAllowedHandler()
+	s.Router.Use(Observe(s.Metrics))
+	s.Router.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods(http.MethodGet)
+	s.Router.HandleFunc("/readyz", s.ready).Methods(http.MethodGet)
+	s.Router.Handle("/metrics", s.Metrics.Handler()).Methods(http.MethodGet)
+	if cfg.DaprHTTPPort > 0 {
+		s.AddCheck("sidecar", SidecarCheck(cfg.DaprHTTPPort, cfg.DaprAPIToken))
+	}
+	return s
+}
+
+// AddCheck registers a readiness check.
+func (s *Service) AddCheck(name string, c Check) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[name] = c
+}
+
+func (s *Service) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	checks := make(map[string]Check, len(s.checks))
+	for k, v := range s.checks {
+		checks[k] = v
+	}
+	s.mu.Unlock()
+	out := map[string]string{}
+	ok := true
+	for name, c := range checks {
+		if err := c(ctx); err != nil {
+			out[name] = err.Error()
+			ok = false
+		} else {
+			out[name] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	WriteJSON(w, status, map[string]any{"ready": ok, "checks": out})
+}
+
+// SidecarCheck asks the sidecar whether its components are up.
+func SidecarCheck(port int, apiToken string) Check {
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/v1.0/healthz/outbound"
+	client := &http.Client{Timeout: 2 * time.Second}
+	return func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if apiToken != "" {
+			req.Header.Set(HeaderAppToken, apiToken)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return errors.New("sidecar unreachable")
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("sidecar answered %d", resp.StatusCode)
+		}
+		return nil
+	}
+}
+
+// Handler is the full chain: request context, panic recovery, the app-token
+// wall, then the router (which observes metrics by route template).
+func (s *Service) Handler() http.Handler {
+	return Chain(s.Router, RequestContext(s.Log), Recover(), RequireAppToken(s.Config.AppAPIToken))
+}
+
+// Run serves until ctx ends, then drains in-flight requests.
+func (s *Service) Run(ctx context.Context) error {
+	return Serve(ctx, s.Log, s.Config.BindHost+":"+strconv.Itoa(s.Config.Port), s.Handler(), s.Config.ShutdownWait)
+}
+
+// Serve runs an HTTP server with sane timeouts until ctx ends.
+func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, shutdownWait time.Duration) error {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // audio uploads
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	log.Info("listening", slog.String("addr", addr))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

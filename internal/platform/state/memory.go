@@ -1,0 +1,71 @@
+package state
+
+import (
+	"context"
+	"strconv"
+	"sync"
+)
+
+// Memory is an in-memory KV for unit tests. It honours ETags, insert-only
+// writes and all-or-nothing transactions like the Dapr SQLite store.
+type Memory struct {
+	mu      sync.Mutex
+	data    map[string]memItem
+	version int
+	// FailNext, when set, makes the next Transact fail with this error.
+	FailNext error
+}
+
+type memItem struct {
+	value []byte
+	etag  string
+}
+
+// NewMemory returns an empty store.
+func NewMemory() *Memory { return &Memory{data: map[string]memItem{}} }
+
+// Get implements KV.
+func (m *Memory) Get(_ context.Context, key string) ([]byte, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.data[key]
+	if !ok {
+		return nil, "", ErrNotFound
+	}
+	return append([]byte(nil), it.value...), it.etag, nil
+}
+
+// Transact implements KV.
+func (m *Memory) Transact(_ context.Context, ops []Op) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.FailNext; err != nil {
+		m.FailNext = nil
+		return err
+	}
+	for _, op := range ops {
+		cur, exists := m.data[op.Key]
+		switch {
+		case op.ETag != "" && (!exists || cur.etag != op.ETag):
+			return ErrConflict
+		case op.ETag == "" && op.InsertOnly && exists:
+			return ErrConflict
+		}
+	}
+	for _, op := range ops {
+		if op.Delete {
+			delete(m.data, op.Key)
+			continue
+		}
+		m.version++
+		m.data[op.Key] = memItem{value: append([]byte(nil), op.Value...), etag: strconv.Itoa(m.version)}
+	}
+	return nil
+}
+
+// Keys returns the number of stored keys.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.data)
+}

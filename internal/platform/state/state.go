@@ -1,0 +1,169 @@
+// Package state is the storage port every app's repositories use: a key-value
+// store with ETags (Dapr state in production, a map in unit tests) and a
+// generic repository that updates through a callback with optimistic
+// concurrency and a bounded number of retries.
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
+)
+
+// Errors every KV returns.
+var (
+	ErrNotFound = fault.E(fault.KindNotFound, "not-found", "no such resource")
+	// ErrConflict means the ETag did not match, or an insert found the key taken.
+	ErrConflict = fault.E(fault.KindConflict, "conflict", "the resource was changed by someone else")
+)
+
+// Op is one write in a transaction.
+type Op struct {
+	Key        string
+	Value      []byte // nil with Delete
+	Delete     bool
+	ETag       string // when set, the write only succeeds if the stored ETag matches
+	InsertOnly bool   // with no ETag: fail if the key exists
+	TTLSeconds int
+	Metadata   map[string]string
+}
+
+// KV is the state store port.
+type KV interface {
+	Get(ctx context.Context, key string) (value []byte, etag string, err error)
+	Transact(ctx context.Context, ops []Op) error
+}
+
+// Set writes one key.
+func Set(ctx context.Context, kv KV, op Op) error { return kv.Transact(ctx, []Op{op}) }
+
+// Repo stores values of T as JSON under prefix+id.
+type Repo[T any] struct {
+	KV       KV
+	Prefix   string
+	NotFound error // returned when the id is unknown; ErrNotFound when nil
+	Retries  int   // conflicts retried by Update; 5 when zero
+}
+
+func (r Repo[T]) key(id string) string { return r.Prefix + id }
+
+func (r Repo[T]) notFound() error {
+	if r.NotFound != nil {
+		return r.NotFound
+	}
+	return ErrNotFound
+}
+
+// Get reads one value.
+func (r Repo[T]) Get(ctx context.Context, id string) (*T, error) {
+	v, _, err := r.getWithETag(ctx, id)
+	return v, err
+}
+
+func (r Repo[T]) getWithETag(ctx context.Context, id string) (*T, string, error) {
+	raw, etag, err := r.KV.Get(ctx, r.key(id))
+	if errors.Is(err, ErrNotFound) {
+		return nil, "", r.notFound()
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, "", fmt.Errorf("decode %s: %w", r.key(id), err)
+	}
+	return &v, etag, nil
+}
+
+// CreateOp is the insert-only write of v, to put in a transaction.
+func (r Repo[T]) CreateOp(id string, v *T) (Op, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Op{}, err
+	}
+	return Op{Key: r.key(id), Value: b, InsertOnly: true}, nil
+}
+
+// PutOp is an unconditional write of v.
+func (r Repo[T]) PutOp(id string, v *T) (Op, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Op{}, err
+	}
+	return Op{Key: r.key(id), Value: b}, nil
+}
+
+// DeleteOp deletes id.
+func (r Repo[T]) DeleteOp(id string) Op { return Op{Key: r.key(id), Delete: true} }
+
+// Create inserts v; ErrConflict when id exists.
+func (r Repo[T]) Create(ctx context.Context, id string, v *T) error {
+	op, err := r.CreateOp(id, v)
+	if err != nil {
+		return err
+	}
+	return r.KV.Transact(ctx, []Op{op})
+}
+
+// Put writes v whatever is stored.
+func (r Repo[T]) Put(ctx context.Context, id string, v *T) error {
+	op, err := r.PutOp(id, v)
+	if err != nil {
+		return err
+	}
+	return r.KV.Transact(ctx, []Op{op})
+}
+
+// Delete removes id (no error when absent).
+func (r Repo[T]) Delete(ctx context.Context, id string) error {
+	return r.KV.Transact(ctx, []Op{r.DeleteOp(id)})
+}
+
+// Update reads id, applies fn, and writes the result only if nobody wrote in
+// between; on a conflict it reads again and retries a bounded number of times.
+// fn's error aborts without writing. The ETag never leaves this function.
+func (r Repo[T]) Update(ctx context.Context, id string, fn func(*T) error) (*T, error) {
+	return r.UpdateIf(ctx, id, "", fn)
+}
+
+// UpdateIf is Update with a version the caller expects (an If-Match value the
+// client sent); a mismatch is ErrPrecondition, not retried.
+func (r Repo[T]) UpdateIf(ctx context.Context, id, ifMatch string, fn func(*T) error) (*T, error) {
+	retries := r.Retries
+	if retries == 0 {
+		retries = 5
+	}
+	for attempt := 0; ; attempt++ {
+		v, etag, err := r.getWithETag(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ifMatch != "" && ifMatch != etag {
+			return nil, ErrPrecondition
+		}
+		if err := fn(v); err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		err = r.KV.Transact(ctx, []Op{{Key: r.key(id), Value: b, ETag: etag}})
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, ErrConflict) || ifMatch != "" || attempt >= retries {
+			if errors.Is(err, ErrConflict) && ifMatch != "" {
+				return nil, ErrPrecondition
+			}
+			return nil, err
+		}
+	}
+}
+
+// ErrPrecondition is a stale If-Match.
+var ErrPrecondition = fault.E(fault.KindPrecondition, "precondition-failed",
+	"the resource changed since you read it; read it again and retry")
