@@ -75,6 +75,11 @@ func UpstreamFailure(app string, status int, contentType string, body []byte) er
 			return &platform.UpstreamError{Status: status, Problem: p}
 		}
 	}
-	return platform.Wrap(platform.KindUnavailable, "upstream-unavailable", app+" is unavailable",
-		fmt.Errorf("sidecar answered %d: %.200s", status, body))
+	cause := fmt.Errorf("sidecar answered %d: %.300s", status, body)
+	if status == http.StatusForbidden {
+		// an access-control policy refused the call: a deployment error, and
+		// retrying cannot help
+		return platform.Wrap(platform.KindInternal, "internal", "calling "+app+" was refused by policy", cause)
+	}
+	return platform.Wrap(platform.KindUnavailable, "upstream-unavailable", app+" is unavailable", cause)
 }

@@ -90,6 +90,12 @@ func (p *Proxy) To(app string) http.Handler {
 				platform.WriteError(w, r, platform.E(platform.KindPayload, "payload-too-large", "the body is too large"))
 			case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 				// the client went away; nobody to answer
+			case errors.As(err, &se) && se.status == http.StatusForbidden:
+				// refused by an access-control policy: a deployment error
+				platform.Logger(r.Context()).Error("sidecar refused by policy", "app", app, "body", se.body)
+				platform.WriteProblem(w, platform.Problem{Type: platform.ProblemTypeBase + "bad-gateway", Title: "Bad Gateway",
+					Status: http.StatusBadGateway, Detail: "the gateway may not call this service", Instance: r.URL.Path,
+					RequestID: platform.RequestID(r.Context())})
 			case errors.As(err, &se):
 				platform.Logger(r.Context()).Warn("sidecar error", "app", app, "status", se.status, "body", se.body)
 				platform.WriteError(w, r, &platform.Error{Kind: platform.KindUnavailable, Code: "service-unavailable",
