@@ -129,27 +129,39 @@ func Observe(m *Metrics) mux.MiddlewareFunc {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
 			m.inflight.Inc()
-			defer m.inflight.Dec()
+			defer func() {
+				m.inflight.Dec()
+				v := recover()
+				if v != nil {
+					rec.status = http.StatusInternalServerError // counted, then handed on to Recover
+				}
+				observe(m, r, rec, time.Since(start))
+				if v != nil {
+					panic(v)
+				}
+			}()
 			next.ServeHTTP(rec, r)
-			if rec.status == 0 {
-				rec.status = http.StatusOK
-			}
-			route := routeTemplate(r)
-			elapsed := time.Since(start)
-			m.requests.WithLabelValues(r.Method, route, strconv.Itoa(rec.status)).Inc()
-			m.duration.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
-			if route == "/healthz" || route == "/readyz" || route == "/metrics" {
-				return
-			}
-			level := slog.LevelInfo
-			if rec.status >= 500 {
-				level = slog.LevelError
-			}
-			Logger(r.Context()).Log(r.Context(), level, "http",
-				slog.String("method", r.Method), slog.String("route", route), slog.Int("status", rec.status),
-				slog.Int64("bytes", rec.bytes), slog.Float64("ms", float64(elapsed.Microseconds())/1000))
 		})
 	}
+}
+
+func observe(m *Metrics, r *http.Request, rec *statusRecorder, elapsed time.Duration) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	route := routeTemplate(r)
+	m.requests.WithLabelValues(r.Method, route, strconv.Itoa(rec.status)).Inc()
+	m.duration.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
+	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+		return
+	}
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelError
+	}
+	Logger(r.Context()).Log(r.Context(), level, "http",
+		slog.String("method", r.Method), slog.String("route", route), slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes), slog.Float64("ms", float64(elapsed.Microseconds())/1000))
 }
 
 // RequireAppToken refuses requests that do not carry the app API token the

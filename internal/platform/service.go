@@ -42,8 +42,9 @@ func NewService(name string, cfg Common, stdout io.Writer) *Service {
 		Router:  mux.NewRouter(),
 		checks:  map[string]Check{},
 	}
-	s.Router.NotFoundHandler = NotFoundHandler()
-	s.Router.MethodNotAllowedHandler = MethodNotAllowedHandler()
+	// mux runs Use middleware only on matched routes: observe the fallbacks too
+	s.Router.NotFoundHandler = Observe(s.Metrics)(NotFoundHandler())
+	s.Router.MethodNotAllowedHandler = Observe(s.Metrics)(MethodNotAllowedHandler())
 	s.Router.Use(Observe(s.Metrics))
 	s.Router.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -4,6 +4,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -119,6 +120,8 @@ func (e *sidecarError) Error() string { return "sidecar answered " + http.Status
 type callerKey struct{}
 
 // WithCaller is how the gateway's auth step hands the verified caller to the proxy.
+// It uses its own context key, never platform's: identity headers a client
+// sent must not be able to reach the proxy.
 func WithCaller(r *http.Request, c platform.Caller) *http.Request {
-	return r.WithContext(contextWith(r, c))
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 }

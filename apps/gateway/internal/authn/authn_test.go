@@ -1,0 +1,75 @@
+package authn
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/token"
+)
+
+func TestVerifierFollowsRotationWithoutFloodingAuth(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	pub1, key1, _ := ed25519.GenerateKey(rand.Reader)
+	pub2, key2, _ := ed25519.GenerateKey(rand.Reader)
+	set := token.JWKS{Keys: []token.JWK{token.PublicJWK("k1", pub1)}}
+	fetches := 0
+	var down error
+	v := NewVerifier(func(context.Context) (token.JWKS, error) { fetches++; return set, down }, func() time.Time { return now })
+	mint := func(kid string, key ed25519.PrivateKey, exp time.Duration) string {
+		s, _ := token.Sign(token.Claims{Issuer: token.Issuer, Audience: token.Audience, Subject: "u", NotBefore: now.Unix(),
+			ExpiresAt: now.Add(exp).Unix()}, kid, key)
+		return s
+	}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, mint("k1", key1, time.Minute)); err != nil || fetches != 1 {
+		t.Fatal(err, fetches)
+	}
+	if _, err := v.Verify(ctx, mint("k1", key1, time.Minute)); err != nil || fetches != 1 {
+		t.Fatal("cached key refetched", err, fetches)
+	}
+	// auth rotates: the new kid triggers one refetch
+	set.Keys = append(set.Keys, token.PublicJWK("k2", pub2))
+	now = now.Add(10 * time.Second)
+	if _, err := v.Verify(ctx, mint("k2", key2, time.Minute)); err != nil || fetches != 2 {
+		t.Fatal(err, fetches)
+	}
+	// junk kids do not cause a fetch each: at most one per refetch interval
+	now = now.Add(6 * time.Second)
+	for i := 0; i < 5; i++ {
+		if _, err := v.Verify(ctx, mint("junk", key2, time.Minute)); !errors.Is(err, ErrInvalid) {
+			t.Fatal(err)
+		}
+	}
+	if fetches != 3 {
+		t.Fatalf("junk kids fetched %d times", fetches-2)
+	}
+	if _, err := v.Verify(ctx, mint("k1", key1, -time.Minute)); !errors.Is(err, ErrExpired) {
+		t.Fatal(err)
+	}
+	// auth away: known keys keep working, once the cache is old
+	down = errors.New("auth down")
+	now = now.Add(time.Hour)
+	if _, err := v.Verify(ctx, mint("k1", key1, time.Minute)); err != nil {
+		t.Fatalf("known key refused while auth is away: %v", err)
+	}
+}
+
+func TestNoKeysAtAllIsUnavailable(t *testing.T) {
+	v := NewVerifier(func(context.Context) (token.JWKS, error) { return token.JWKS{}, errors.New("down") }, nil)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	s, _ := token.Sign(token.Claims{Issuer: token.Issuer, Audience: token.Audience, Subject: "u", ExpiresAt: time.Now().Add(time.Minute).Unix()}, "k", key)
+	if _, err := v.Verify(context.Background(), s); platform.StatusOf(err) != 503 {
+		t.Fatalf("%v", err)
+	}
+	if tok, ok := BearerToken("bearer abc"); !ok || tok != "abc" {
+		t.Fatal(tok)
+	}
+	if _, ok := BearerToken("Basic abc"); ok {
+		t.Fatal("basic accepted")
+	}
+}

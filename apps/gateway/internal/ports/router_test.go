@@ -1,0 +1,124 @@
+package ports
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/authn"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/proxy"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/ratelimit"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/routes"
+	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/token"
+)
+
+func TestRouteChain(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	var got *http.Request
+	var gotBody string
+	sidecarStatus, sidecarType, sidecarBody := 200, "application/json", `{"ok":true}`
+	sidecar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Clone(context.Background())
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		w.Header().Set("Content-Type", sidecarType)
+		w.Header().Set("ETag", `"v1"`)
+		w.WriteHeader(sidecarStatus)
+		_, _ = io.WriteString(w, sidecarBody)
+	}))
+	defer sidecar.Close()
+	px, _ := proxy.New(sidecar.URL, "sidecar-token")
+	v := authn.NewVerifier(func(context.Context) (token.JWKS, error) {
+		return token.JWKS{Keys: []token.JWK{token.PublicJWK("k", pub)}}, nil
+	}, nil)
+	deps := Deps{Verifier: v, Limiter: ratelimit.New(1, 2, nil), Proxy: px}
+	cfg := Config{DefaultMaxBody: 64, CORSOrigins: []string{"*"}}
+	mint := func(roles ...string) string {
+		s, _ := token.Sign(token.Claims{Issuer: token.Issuer, Audience: token.Audience, Subject: "user-1", Roles: roles,
+			ExpiresAt: time.Now().Add(time.Minute).Unix()}, "k", key)
+		return "Bearer " + s
+	}
+	me := Handler(routes.Route{Method: "GET", Path: "/api/v1/me", App: "users", Access: routes.User}, cfg, deps)
+	admin := Handler(routes.Route{Method: "PUT", Path: "/api/v1/admin/x", App: "auth", Access: routes.Admin}, cfg, deps)
+	serve := func(h http.Handler, method, target, body string, hdr ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, target, strings.NewReader(body))
+		r.RemoteAddr = "192.0.2.7:5555"
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		w := httptest.NewRecorder()
+		platform.RequestContext(platform.NewLogger(io.Discard, "gw", "error"))(h).ServeHTTP(w, r)
+		return w
+	}
+
+	w := serve(me, "GET", "/api/v1/me?x=1", "", "Authorization", mint("listener"), platform.HeaderUserID, "someone-else",
+		platform.HeaderUserRoles, "admin", "Range", "bytes=0-1", "If-Match", `"v0"`)
+	if w.Code != 200 || w.Header().Get("ETag") != `"v1"` {
+		t.Fatalf("%d %v", w.Code, w.Header())
+	}
+	h := got.Header
+	if h.Get("dapr-app-id") != "users" || h.Get(platform.HeaderAppToken) != "sidecar-token" || h.Get(platform.HeaderUserID) != "user-1" ||
+		h.Get(platform.HeaderUserRoles) != "listener" || h.Get(platform.HeaderClientIP) != "192.0.2.7" || h.Get("Authorization") != "" ||
+		h.Get("Range") != "bytes=0-1" || h.Get("If-Match") != `"v0"` || got.URL.RawQuery != "x=1" || got.URL.Path != "/api/v1/me" {
+		t.Fatalf("forwarded request: %s %v", got.URL, h)
+	}
+
+	if w := serve(me, "GET", "/api/v1/me", ""); w.Code != 401 || w.Header().Get("WWW-Authenticate") == "" {
+		t.Fatalf("no token: %d", w.Code)
+	}
+	if w := serve(admin, "PUT", "/api/v1/admin/x", "", "Authorization", mint("listener")); w.Code != 403 {
+		t.Fatalf("listener on admin route: %d", w.Code)
+	}
+	if w := serve(admin, "PUT", "/api/v1/admin/x", strings.Repeat("x", 65), "Authorization", mint("admin")); w.Code != 413 {
+		t.Fatalf("oversize body: %d", w.Code)
+	}
+	// user-1's burst of 2 is spent (the 401 was anonymous, keyed by address; the 403 stopped before the limiter)
+	if w := serve(me, "GET", "/api/v1/me", "", "Authorization", mint("listener")); w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("rate limit: %d", w.Code)
+	}
+
+	// a sidecar failure (not an app's problem) becomes a 503 problem; an app's problem passes as it is
+	deps.Limiter = ratelimit.New(1000, 1000, nil)
+	me = Handler(routes.Route{Method: "POST", Path: "/api/v1/me", App: "users", Access: routes.User}, cfg, deps)
+	sidecarStatus, sidecarBody = 500, `{"errorCode":"ERR_DIRECT_INVOKE","message":"internal detail"}`
+	w = serve(me, "POST", "/api/v1/me", `{"a":1}`, "Authorization", mint("listener"))
+	if w.Code != 503 || w.Header().Get("Content-Type") != platform.ProblemContentType || strings.Contains(w.Body.String(), "internal detail") {
+		t.Fatalf("sidecar failure: %d %s", w.Code, w.Body)
+	}
+	if gotBody != `{"a":1}` {
+		t.Fatalf("body not forwarded: %q", gotBody)
+	}
+	sidecarStatus, sidecarType, sidecarBody = 409, platform.ProblemContentType, `{"type":"t","title":"Conflict","status":409,"detail":"taken"}`
+	if w := serve(me, "POST", "/api/v1/me", `{}`, "Authorization", mint("listener")); w.Code != 409 || !strings.Contains(w.Body.String(), "taken") {
+		t.Fatalf("app problem: %d %s", w.Code, w.Body)
+	}
+	sidecarStatus, sidecarType = 403, "application/json"
+	if w := serve(me, "POST", "/api/v1/me", `{}`, "Authorization", mint("listener")); w.Code != 502 {
+		t.Fatalf("policy refusal: %d", w.Code)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	h := Edge(Config{CORSOrigins: []string{"https://ok.example"}}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(418) }))
+	pre := func(origin string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("OPTIONS", "/api/v1/me", nil)
+		r.Header.Set("Origin", origin)
+		r.Header.Set("Access-Control-Request-Method", "GET")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	if w := pre("https://ok.example"); w.Code != 204 || w.Header().Get("Access-Control-Allow-Origin") != "https://ok.example" {
+		t.Fatalf("%d %v", w.Code, w.Header())
+	}
+	if w := pre("https://evil.example"); w.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("foreign origin allowed: %v", w.Header())
+	}
+}
