@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -24,13 +25,24 @@ var DefaultArgon2 = Argon2Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}
 
 var b64 = base64.RawStdEncoding
 
+// hashSlots bounds concurrent argon2id computations to the number of cores:
+// each one takes Argon2Params.MemoryKiB of memory and a core for ~20 ms, so a
+// flood of sign-ins queues here instead of exhausting memory.
+var hashSlots = make(chan struct{}, runtime.NumCPU())
+
+func idKey(pw, salt []byte, p Argon2Params, n uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(pw, salt, p.Time, p.MemoryKiB, p.Threads, n)
+}
+
 // HashPassword returns a PHC-format argon2id hash.
 func HashPassword(pw string, p Argon2Params) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	key := idKey([]byte(pw), salt, p, 32)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -54,6 +66,6 @@ func CheckPassword(pw, encoded string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	got := idKey([]byte(pw), salt, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
