@@ -29,7 +29,7 @@ type proc struct {
 // logDir/name.log. Pdeathsig kills it if the launcher itself dies.
 func start(name, logDir, dir string, env []string, argv ...string) (*proc, error) {
 	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}

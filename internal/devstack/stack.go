@@ -287,27 +287,16 @@ func (s *Stack) startInfra(ctx context.Context) error {
 			return err
 		}
 	}
-	sentry, err := s.bin("sentry")
-	if err != nil {
-		return err
+	// The Dapr CLI starts its sidecars without mTLS, so for '-infra' the
+	// control plane runs without TLS and without Sentry.
+	var tls []string
+	if !s.opts.InfraOnly {
+		if err := s.startSentry(ctx); err != nil {
+			return err
+		}
+		tls = []string{"--tls-enabled", "--sentry-address", "127.0.0.1:" + strconv.Itoa(p.Sentry),
+			"--trust-anchors-file", s.dir("sentry", "ca.crt"), "--trust-domain", "cluster.local"}
 	}
-	ps, err := start("sentry", logs, s.opts.DataDir, env, sentry, "--issuer-credentials", s.dir("sentry"),
-		"--trust-domain", "cluster.local", "--port", strconv.Itoa(p.Sentry), "--listen-address", "127.0.0.1",
-		"--healthz-port", strconv.Itoa(p.SentryHealth), "--healthz-listen-address", "127.0.0.1",
-		"--metrics-port", strconv.Itoa(p.SentryMetrics), "--metrics-listen-address", "127.0.0.1",
-		"--config", s.dir("run", "config", "sentry.yaml"), "--mode", "standalone")
-	if err != nil {
-		return err
-	}
-	s.add(ps)
-	if err := waitFor(ctx, "sentry", 30*time.Second, []*proc{ps}, func(c context.Context) bool {
-		_, err := os.Stat(s.dir("sentry", "ca.crt"))
-		return err == nil && httpOK(c, "http://127.0.0.1:"+strconv.Itoa(p.SentryHealth)+"/healthz")
-	}); err != nil {
-		return err
-	}
-	tls := []string{"--tls-enabled", "--sentry-address", "127.0.0.1:" + strconv.Itoa(p.Sentry),
-		"--trust-anchors-file", s.dir("sentry", "ca.crt"), "--trust-domain", "cluster.local"}
 	placement, err := s.bin("placement")
 	if err != nil {
 		return err
@@ -345,6 +334,31 @@ func (s *Stack) startInfra(ctx context.Context) error {
 		if err := waitFor(ctx, c.name, 60*time.Second, []*proc{c.pr}, func(cx context.Context) bool { return httpOK(cx, url) }); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// startSentry starts the certificate authority and waits for its CA file.
+func (s *Stack) startSentry(ctx context.Context) error {
+	p := s.ports
+	sentry, err := s.bin("sentry")
+	if err != nil {
+		return err
+	}
+	ps, err := start("sentry", s.dir("logs"), s.opts.DataDir, s.opts.Env, sentry, "--issuer-credentials", s.dir("sentry"),
+		"--trust-domain", "cluster.local", "--port", strconv.Itoa(p.Sentry), "--listen-address", "127.0.0.1",
+		"--healthz-port", strconv.Itoa(p.SentryHealth), "--healthz-listen-address", "127.0.0.1",
+		"--metrics-port", strconv.Itoa(p.SentryMetrics), "--metrics-listen-address", "127.0.0.1",
+		"--config", s.dir("run", "config", "sentry.yaml"), "--mode", "standalone")
+	if err != nil {
+		return err
+	}
+	s.add(ps)
+	if err := waitFor(ctx, "sentry", 30*time.Second, []*proc{ps}, func(c context.Context) bool {
+		_, err := os.Stat(s.dir("sentry", "ca.crt"))
+		return err == nil && httpOK(c, "http://127.0.0.1:"+strconv.Itoa(p.SentryHealth)+"/healthz")
+	}); err != nil {
+		return err
 	}
 	return nil
 }

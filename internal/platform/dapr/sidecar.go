@@ -37,6 +37,7 @@ type Sidecar struct {
 // does not dial: the connection is made on first use, so an app can start
 // before its sidecar is up.
 func NewSidecar(cfg platform.Common) *Sidecar {
+	daprc.SetLogger(nil) // the SDK's plain-text lines would break the JSON log stream
 	return &Sidecar{
 		HTTPBase: "http://127.0.0.1:" + strconv.Itoa(cfg.DaprHTTPPort),
 		apiToken: cfg.DaprAPIToken,
