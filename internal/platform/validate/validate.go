@@ -94,3 +94,30 @@ func ID(s string) string {
 	}
 	return ""
 }
+
+// Adder records one invalid field (fault.Validation satisfies it).
+type Adder interface {
+	Add(field, format string, args ...any)
+}
+
+// ProfileFields checks the profile fields that sign-up and profile edits
+// share. Zero values of the optional fields (country, birthYear, phone) mean
+// "not given" and pass.
+func ProfileFields(v Adder, email, displayName, country string, birthYear int, phone string, now time.Time) {
+	check := func(field, msg string) {
+		if msg != "" {
+			v.Add(field, "%s", msg)
+		}
+	}
+	check("email", Email(email))
+	check("displayName", DisplayName(displayName))
+	if country != "" {
+		check("country", Country(country))
+	}
+	if birthYear != 0 {
+		check("birthYear", BirthYear(birthYear, now))
+	}
+	if phone != "" {
+		check("phone", Phone(phone))
+	}
+}

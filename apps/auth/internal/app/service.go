@@ -124,30 +124,16 @@ type RegisterInput struct {
 // Validate checks every field and names each bad one.
 func (in RegisterInput) Validate(now time.Time) error {
 	var v fault.Validation
-	email := validate.NormalizeEmail(in.Email)
-	if m := validate.Email(email); m != "" {
-		v.Add("email", "%s", m)
+	birthYear := 0
+	if in.BirthYear != nil {
+		birthYear = *in.BirthYear
+		if birthYear == 0 { // an explicit 0 is not "not given"
+			v.Add("birthYear", "%s", validate.BirthYear(0, now))
+		}
 	}
+	validate.ProfileFields(&v, validate.NormalizeEmail(in.Email), in.DisplayName, in.Country, birthYear, in.Phone, now)
 	if m := validate.Password(in.Password); m != "" {
 		v.Add("password", "%s", m)
-	}
-	if m := validate.DisplayName(in.DisplayName); m != "" {
-		v.Add("displayName", "%s", m)
-	}
-	if in.Country != "" {
-		if m := validate.Country(in.Country); m != "" {
-			v.Add("country", "%s", m)
-		}
-	}
-	if in.BirthYear != nil {
-		if m := validate.BirthYear(*in.BirthYear, now); m != "" {
-			v.Add("birthYear", "%s", m)
-		}
-	}
-	if in.Phone != "" {
-		if m := validate.Phone(in.Phone); m != "" {
-			v.Add("phone", "%s", m)
-		}
 	}
 	return v.Err()
 }

@@ -112,7 +112,7 @@ func TestRegisterValidatesEveryField(t *testing.T) {
 	for _, f := range e.Fields {
 		fields = append(fields, f.Field)
 	}
-	if strings.Join(fields, ",") != "email,password,displayName,country,birthYear,phone" {
+	if strings.Join(fields, ",") != "email,displayName,country,birthYear,phone,password" {
 		t.Fatalf("fields: %v", fields)
 	}
 }

@@ -26,27 +26,7 @@ type Profile struct {
 // Validate checks a profile's fields.
 func (p Profile) Validate(now time.Time) error {
 	var v fault.Validation
-	if m := validate.Email(p.Email); m != "" {
-		v.Add("email", "%s", m)
-	}
-	if m := validate.DisplayName(p.DisplayName); m != "" {
-		v.Add("displayName", "%s", m)
-	}
-	if p.Country != "" {
-		if m := validate.Country(p.Country); m != "" {
-			v.Add("country", "%s", m)
-		}
-	}
-	if p.BirthYear != 0 {
-		if m := validate.BirthYear(p.BirthYear, now); m != "" {
-			v.Add("birthYear", "%s", m)
-		}
-	}
-	if p.Phone != "" {
-		if m := validate.Phone(p.Phone); m != "" {
-			v.Add("phone", "%s", m)
-		}
-	}
+	validate.ProfileFields(&v, p.Email, p.DisplayName, p.Country, p.BirthYear, p.Phone, now)
 	return v.Err()
 }
 
