@@ -42,6 +42,7 @@ type RunApp struct {
 	ResourcesPath        string            `yaml:"resourcesPath"`
 	ConfigFilePath       string            `yaml:"configFilePath"`
 	LogLevel             string            `yaml:"logLevel"`
+	MaxRequestSizeMB     int               `yaml:"daprHTTPMaxRequestSize"`
 	Command              []string          `yaml:"command"`
 	Env                  map[string]string `yaml:"env"`
 }

@@ -27,6 +27,7 @@ type Options struct {
 	Apps         []string // a subset of apps (all when empty)
 	InfraOnly    bool     // only Redis, Mailpit, placement, scheduler (for 'dapr run -f .')
 	Seed         bool     // create the demo accounts through the gateway
+	Catalog      string   // seed catalogue: none, demo or large
 	Env          []string // the environment passed on to every process (os.Environ())
 	Out          io.Writer
 	ReadyTimeout time.Duration
@@ -162,6 +163,9 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 		if err := s.seed(ctx); err != nil {
 			return fmt.Errorf("seed: %w", err)
 		}
+	}
+	if err := s.seedCatalogue(ctx, s.opts.Catalog); err != nil {
+		return fmt.Errorf("seed catalogue: %w", err)
 	}
 	return s.writeInfo()
 }
@@ -387,7 +391,11 @@ func (s *Stack) startApps(ctx context.Context) error {
 		denv := append(append([]string{}, s.opts.Env...),
 			"DAPR_TRUST_ANCHORS="+string(anchors), "APP_API_TOKEN="+appToken, "DAPR_API_TOKEN="+daprToken,
 			"DAPR_HOST_IP=127.0.0.1", "NAMESPACE=default")
-		sc, err := start(a.AppID+"-daprd", logs, s.file.Dir(), denv, daprd,
+		dargs := []string{daprd}
+		if a.MaxRequestSizeMB > 0 {
+			dargs = append(dargs, "--max-body-size", strconv.Itoa(a.MaxRequestSizeMB)+"Mi")
+		}
+		sc, err := start(a.AppID+"-daprd", logs, s.file.Dir(), denv, append(dargs,
 			"--app-id", a.AppID, "--app-port", strconv.Itoa(a.AppPort), "--app-channel-address", "127.0.0.1",
 			"--dapr-http-port", strconv.Itoa(a.DaprHTTPPort), "--dapr-grpc-port", strconv.Itoa(a.DaprGRPCPort),
 			"--dapr-internal-grpc-port", strconv.Itoa(a.DaprInternalGRPCPort), "--dapr-listen-addresses", "127.0.0.1",
@@ -398,7 +406,7 @@ func (s *Stack) startApps(ctx context.Context) error {
 			"--scheduler-host-address", "127.0.0.1:"+strconv.Itoa(s.ports.Scheduler),
 			"--enable-mtls", "--sentry-address", "127.0.0.1:"+strconv.Itoa(s.ports.Sentry),
 			"--control-plane-trust-domain", "cluster.local", "--mode", "standalone",
-			"--log-level", level, "--dapr-graceful-shutdown-seconds", "5")
+			"--log-level", level, "--dapr-graceful-shutdown-seconds", "5")...)
 		if err != nil {
 			return err
 		}

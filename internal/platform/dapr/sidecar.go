@@ -61,6 +61,8 @@ func (s *Sidecar) Client() (daprc.Client, error) {
 		}
 		s.conn, s.err = grpc.NewClient(s.grpcAddr,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			// audio files travel through bindings: allow messages larger than gRPC's 4 MiB
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
 			grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 				return invoker(auth(ctx), method, req, reply, cc, opts...)
 			}),

@@ -43,6 +43,28 @@ func (s *StateStore) Get(ctx context.Context, key string) ([]byte, string, error
 	return it.Value, it.Etag, nil
 }
 
+// GetMany implements state.KV with one bulk request.
+func (s *StateStore) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
+	c, err := s.sc.Client()
+	if err != nil {
+		return nil, err
+	}
+	items, err := c.GetBulkState(ctx, s.name, keys, nil, 8)
+	if err != nil {
+		return nil, fmt.Errorf("state bulk get %s: %w", s.name, err)
+	}
+	out := make(map[string][]byte, len(items))
+	for _, it := range items {
+		if it.Error != "" {
+			return nil, fmt.Errorf("state bulk get %s/%s: %s", s.name, it.Key, it.Error)
+		}
+		if len(it.Value) > 0 {
+			out[it.Key] = it.Value
+		}
+	}
+	return out, nil
+}
+
 // Transact implements state.KV: all operations commit or none does.
 func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
 	c, err := s.sc.Client()

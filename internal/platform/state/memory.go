@@ -35,6 +35,19 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, string, error) {
 	return append([]byte(nil), it.value...), it.etag, nil
 }
 
+// GetMany implements KV.
+func (m *Memory) GetMany(_ context.Context, keys []string) (map[string][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]byte{}
+	for _, k := range keys {
+		if it, ok := m.data[k]; ok {
+			out[k] = append([]byte(nil), it.value...)
+		}
+	}
+	return out, nil
+}
+
 // Transact implements KV.
 func (m *Memory) Transact(_ context.Context, ops []Op) error {
 	m.mu.Lock()

@@ -34,6 +34,8 @@ type Op struct {
 // KV is the state store port.
 type KV interface {
 	Get(ctx context.Context, key string) (value []byte, etag string, err error)
+	// GetMany reads keys in one round trip; missing keys are absent from the map.
+	GetMany(ctx context.Context, keys []string) (map[string][]byte, error)
 	Transact(ctx context.Context, ops []Op) error
 }
 
@@ -76,6 +78,35 @@ func (r Repo[T]) getWithETag(ctx context.Context, id string) (*T, string, error)
 		return nil, "", fmt.Errorf("decode %s: %w", r.key(id), err)
 	}
 	return &v, etag, nil
+}
+
+// GetMany reads several values in one round trip, in the order of ids;
+// unknown ids are skipped.
+func (r Repo[T]) GetMany(ctx context.Context, ids []string) ([]*T, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = r.key(id)
+	}
+	raw, err := r.KV.GetMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, 0, len(ids))
+	for _, k := range keys {
+		b, ok := raw[k]
+		if !ok {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", k, err)
+		}
+		out = append(out, &v)
+	}
+	return out, nil
 }
 
 // CreateOp is the insert-only write of v, to put in a transaction.

@@ -42,4 +42,30 @@ var Table = []Route{
 	{Method: "GET", Path: "/api/v1/me/following", App: "users", Access: User},
 	{Method: "PUT", Path: "/api/v1/me/following/{artistId}", App: "users", Access: User},
 	{Method: "DELETE", Path: "/api/v1/me/following/{artistId}", App: "users", Access: User},
+
+	{Method: "GET", Path: "/api/v1/artists", App: "albums", Access: User},
+	{Method: "POST", Path: "/api/v1/artists", App: "albums", Access: Admin},
+	{Method: "GET", Path: "/api/v1/artists/{id}", App: "albums", Access: User},
+	{Method: "GET", Path: "/api/v1/albums", App: "albums", Access: User},
+	{Method: "POST", Path: "/api/v1/albums", App: "albums", Access: User},
+	{Method: "GET", Path: "/api/v1/albums/{id}", App: "albums", Access: User},
+	{Method: "PATCH", Path: "/api/v1/albums/{id}", App: "albums", Access: User},
+	{Method: "POST", Path: "/api/v1/albums/{id}/tracks", App: "albums", Access: User},
+	{Method: "POST", Path: "/api/v1/albums/{id}/publish", App: "albums", Access: User},
+	{Method: "GET", Path: "/api/v1/tracks/{id}", App: "albums", Access: User},
+	{Method: "PUT", Path: "/api/v1/tracks/{id}/audio", App: "albums", Access: User, MaxBody: AudioMaxBody},
+	{Method: "GET", Path: "/api/v1/tracks/{id}/stream", App: "albums", Access: User},
+	{Method: "POST", Path: "/api/v1/admin/catalog/import", App: "albums", Access: Admin, MaxBody: 32 << 20},
+
+	{Method: "GET", Path: "/api/v1/me/playlists", App: "playlists", Access: User},
+	{Method: "POST", Path: "/api/v1/playlists", App: "playlists", Access: User},
+	{Method: "GET", Path: "/api/v1/playlists/{id}", App: "playlists", Access: User},
+	{Method: "PATCH", Path: "/api/v1/playlists/{id}", App: "playlists", Access: User},
+	{Method: "DELETE", Path: "/api/v1/playlists/{id}", App: "playlists", Access: User},
+	{Method: "POST", Path: "/api/v1/playlists/{id}/tracks", App: "playlists", Access: User},
+	{Method: "DELETE", Path: "/api/v1/playlists/{id}/tracks/{entryId}", App: "playlists", Access: User},
+	{Method: "PUT", Path: "/api/v1/playlists/{id}/order", App: "playlists", Access: User},
 }
+
+// AudioMaxBody bounds audio uploads at the edge (albums checks its own limit too).
+const AudioMaxBody = 10<<20 + 1024

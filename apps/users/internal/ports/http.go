@@ -24,6 +24,7 @@ func Routes(r *mux.Router, s *app.Service) {
 	r.HandleFunc("/api/v1/me/following/{artistId}", h.follow).Methods(http.MethodPut)
 	r.HandleFunc("/api/v1/me/following/{artistId}", h.unfollow).Methods(http.MethodDelete)
 	r.HandleFunc("/internal/users", h.create).Methods(http.MethodPost)
+	r.HandleFunc("/internal/users/{id}", h.internalGet).Methods(http.MethodGet)
 }
 
 type handlers struct{ s *app.Service }
@@ -177,4 +178,15 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	platform.WriteJSON(w, http.StatusCreated, out)
+}
+
+// internalGet serves other services (albums: a listener's country for play
+// events). Only services whose access-control policy allows it reach it.
+func (h handlers) internalGet(w http.ResponseWriter, r *http.Request) {
+	p, err := h.s.Get(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, map[string]any{"id": p.ID, "country": p.Country, "birthYear": p.BirthYear})
 }

@@ -1,0 +1,694 @@
+// Package app holds the albums service's use cases.
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
+	"github.com/harmonia-music/harmonia/internal/platform/validate"
+)
+
+// Media stores audio files (the Dapr binding "media").
+type Media interface {
+	Put(ctx context.Context, key string, data []byte) error
+	Get(ctx context.Context, key string) ([]byte, error)
+}
+
+// Entitlements says whether a user may hear whole tracks (the subscriptions service).
+type Entitlements interface {
+	FullAccess(ctx context.Context, userID string) (bool, error)
+}
+
+// Profiles gives a user's country (the users service).
+type Profiles interface {
+	Country(ctx context.Context, userID string) (string, error)
+}
+
+// Publisher publishes events.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, data any) error
+}
+
+// Config tunes the service.
+type Config struct {
+	PreviewLength    time.Duration // 30 s
+	MaxAudioBytes    int
+	EntitlementWait  time.Duration // how long a stream waits for subscriptions
+	IndexStaleness   time.Duration // how old the cached index may be for reads
+	EntitlementCache time.Duration
+}
+
+// Service implements the catalogue.
+type Service struct {
+	cfg      Config
+	kv       state.KV
+	artists  state.Repo[domain.Artist]
+	albums   state.Repo[domain.Album]
+	tracks   state.Repo[domain.Track]
+	windowDB state.Repo[domain.PlayWindow]
+	media    Media
+	ents     Entitlements
+	profiles Profiles
+	pub      Publisher
+	now      func() time.Time
+
+	mu        sync.Mutex
+	index     *domain.Index
+	indexAt   time.Time
+	trending  map[string]int
+	pending   map[string]int
+	entCache  map[string]cached
+	cntyCache map[string]cached
+}
+
+type cached struct {
+	full    bool
+	country string
+	at      time.Time
+}
+
+const indexKey = "index|catalogue"
+
+// New wires the service.
+func New(cfg Config, kv state.KV, media Media, ents Entitlements, profiles Profiles, pub Publisher, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{cfg: cfg, kv: kv, media: media, ents: ents, profiles: profiles, pub: pub, now: now,
+		artists:  state.Repo[domain.Artist]{KV: kv, Prefix: "artist|", NotFound: domain.ErrArtistNotFound},
+		albums:   state.Repo[domain.Album]{KV: kv, Prefix: "album|", NotFound: domain.ErrAlbumNotFound},
+		tracks:   state.Repo[domain.Track]{KV: kv, Prefix: "track|", NotFound: domain.ErrTrackNotFound},
+		windowDB: state.Repo[domain.PlayWindow]{KV: kv, Prefix: "plays|"},
+		pending:  map[string]int{}, trending: map[string]int{}, entCache: map[string]cached{}, cntyCache: map[string]cached{}}
+}
+
+func (s *Service) publish(ctx context.Context, topic string, data any) {
+	if err := s.pub.Publish(ctx, topic, data); err != nil {
+		slog.Default().Warn("event not published", slog.String("topic", topic), slog.String("error", err.Error()))
+	}
+}
+
+// readIndex returns the catalogue index with its state ETag.
+func (s *Service) readIndex(ctx context.Context) (*domain.Index, string, error) {
+	raw, etag, err := s.kv.Get(ctx, indexKey)
+	if errors.Is(err, state.ErrNotFound) {
+		return &domain.Index{}, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var ix domain.Index
+	if err := json.Unmarshal(raw, &ix); err != nil {
+		return nil, "", err
+	}
+	return &ix, etag, nil
+}
+
+// cachedIndex serves list reads from memory, at most IndexStaleness old, so
+// other replicas' writes show up quickly without a state read per request.
+func (s *Service) cachedIndex(ctx context.Context) (*domain.Index, error) {
+	s.mu.Lock()
+	if s.index != nil && s.now().Sub(s.indexAt) < s.cfg.IndexStaleness {
+		ix := s.index
+		s.mu.Unlock()
+		return ix, nil
+	}
+	s.mu.Unlock()
+	ix, _, err := s.readIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.windowDB.Get(ctx, "window")
+	totals := map[string]int{}
+	if err == nil {
+		totals = w.Totals(s.now())
+	}
+	s.mu.Lock()
+	s.index, s.indexAt, s.trending = ix, s.now(), totals
+	s.mu.Unlock()
+	return ix, nil
+}
+
+func (s *Service) forget() {
+	s.mu.Lock()
+	s.index = nil
+	s.mu.Unlock()
+}
+
+// withIndex commits ops together with the index change fn makes, retrying
+// when another write moved the index in between.
+func (s *Service) withIndex(ctx context.Context, fn func(ix *domain.Index) ([]state.Op, error)) error {
+	defer s.forget()
+	for attempt := 0; attempt < 8; attempt++ {
+		ix, etag, err := s.readIndex(ctx)
+		if err != nil {
+			return err
+		}
+		ops, err := fn(ix)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(ix)
+		if err != nil {
+			return err
+		}
+		op := state.Op{Key: indexKey, Value: b, ETag: etag, InsertOnly: etag == ""}
+		err = s.kv.Transact(ctx, append(ops, op))
+		if !errors.Is(err, state.ErrConflict) {
+			return err
+		}
+	}
+	return state.ErrConflict
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// CreateArtist adds an artist (admins only).
+func (s *Service) CreateArtist(ctx context.Context, v domain.Viewer, a domain.Artist) (*domain.Artist, error) {
+	if !v.IsAdmin {
+		return nil, fault.E(fault.KindForbidden, "forbidden", "only an admin creates artists")
+	}
+	if err := domain.ValidateArtist(&a); err != nil {
+		return nil, err
+	}
+	a.ID, a.CreatedAt = newID(), s.now().UTC()
+	if a.Genres == nil {
+		a.Genres = []string{}
+	}
+	err := s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+		ix.Artists = append(ix.Artists, domain.ArtistSummary{ID: a.ID, Name: a.Name, Genres: a.Genres, OwnerUserID: a.OwnerUserID})
+		op, err := s.artists.CreateOp(a.ID, &a)
+		return []state.Op{op}, err
+	})
+	return &a, err
+}
+
+// Artist returns one artist.
+func (s *Service) Artist(ctx context.Context, id string) (*domain.Artist, error) {
+	if m := validate.ID(id); m != "" {
+		return nil, fault.Invalid("id", m)
+	}
+	return s.artists.Get(ctx, id)
+}
+
+// Artists lists artists by name.
+func (s *Service) Artists(ctx context.Context, limit int, cursor string) (domain.Page[domain.ArtistSummary], error) {
+	ix, err := s.cachedIndex(ctx)
+	if err != nil {
+		return domain.Page[domain.ArtistSummary]{}, err
+	}
+	return domain.ListArtists(ix, limit, cursor)
+}
+
+// Albums lists albums the viewer may see.
+func (s *Service) Albums(ctx context.Context, v domain.Viewer, q domain.AlbumQuery) (domain.Page[domain.AlbumSummary], error) {
+	if err := domain.ValidateQuery(&q); err != nil {
+		return domain.Page[domain.AlbumSummary]{}, err
+	}
+	ix, err := s.cachedIndex(ctx)
+	if err != nil {
+		return domain.Page[domain.AlbumSummary]{}, err
+	}
+	s.mu.Lock()
+	trending := s.trending
+	s.mu.Unlock()
+	return domain.ListAlbums(ix, q, v, func(id string) int { return trending[id] })
+}
+
+// managedArtist loads the artist and checks that v manages it.
+func (s *Service) managedArtist(ctx context.Context, v domain.Viewer, artistID string) (*domain.Artist, error) {
+	a, err := s.artists.Get(ctx, artistID)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Manages(a) {
+		return nil, domain.ErrNotYours
+	}
+	return a, nil
+}
+
+// CreateAlbum adds a draft album to an artist the viewer manages.
+func (s *Service) CreateAlbum(ctx context.Context, v domain.Viewer, al domain.Album) (*domain.Album, error) {
+	var val fault.Validation
+	if m := validate.ID(al.ArtistID); m != "" {
+		val.Add("artistId", "%s", m)
+	}
+	if err := domain.ValidateAlbum(&al); err != nil {
+		return nil, err
+	}
+	if err := val.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		if errors.Is(err, domain.ErrArtistNotFound) {
+			return nil, fault.Invalid("artistId", "no such artist")
+		}
+		return nil, err
+	}
+	now := s.now().UTC()
+	al.ID, al.Status, al.TrackIDs, al.Version, al.CreatedAt, al.UpdatedAt = newID(), domain.Draft, []string{}, 1, now, now
+	err := s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+		ix.PutAlbum(al.Summary())
+		op, err := s.albums.CreateOp(al.ID, &al)
+		return []state.Op{op}, err
+	})
+	return &al, err
+}
+
+// AlbumView is an album with its artist and tracks.
+type AlbumView struct {
+	domain.Album
+	Artist domain.ArtistSummary `json:"artist"`
+	Tracks []domain.Track       `json:"tracks"`
+}
+
+// visibleAlbum loads an album the viewer may see (404 otherwise, so drafts
+// do not even reveal that they exist).
+func (s *Service) visibleAlbum(ctx context.Context, v domain.Viewer, id string) (*domain.Album, *domain.Artist, error) {
+	if m := validate.ID(id); m != "" {
+		return nil, nil, fault.Invalid("id", m)
+	}
+	al, err := s.albums.Get(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var artist *domain.Artist
+	if al.Status != domain.Published || v.UserID != "" {
+		if artist, err = s.artists.Get(ctx, al.ArtistID); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !v.CanSee(al, artist) {
+		return nil, nil, domain.ErrAlbumNotFound
+	}
+	return al, artist, nil
+}
+
+// Album returns an album with its tracks in order.
+func (s *Service) Album(ctx context.Context, v domain.Viewer, id string) (*AlbumView, error) {
+	al, artist, err := s.visibleAlbum(ctx, v, id)
+	if err != nil {
+		return nil, err
+	}
+	view := &AlbumView{Album: *al, Tracks: []domain.Track{}}
+	if artist != nil {
+		view.Artist = domain.ArtistSummary{ID: artist.ID, Name: artist.Name, Genres: artist.Genres}
+	}
+	tracks, err := s.tracks.GetMany(ctx, al.TrackIDs)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tracks {
+		view.Tracks = append(view.Tracks, *t)
+	}
+	slices.SortFunc(view.Tracks, func(a, b domain.Track) int { return a.TrackNumber - b.TrackNumber })
+	return view, nil
+}
+
+// PatchAlbum changes title, genre or release date if the album is still at
+// version ifMatch (when given).
+func (s *Service) PatchAlbum(ctx context.Context, v domain.Viewer, id string, ifMatch int, patch map[string]json.RawMessage) (*domain.Album, error) {
+	al, _, err := s.visibleAlbum(ctx, v, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		return nil, err
+	}
+	var updated *domain.Album
+	err = s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+		raw, etag, err := s.kv.Get(ctx, "album|"+id)
+		if err != nil {
+			return nil, err
+		}
+		var cur domain.Album
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return nil, err
+		}
+		if ifMatch != 0 && cur.Version != ifMatch {
+			return nil, state.ErrPrecondition
+		}
+		if err := applyAlbumPatch(&cur, patch); err != nil {
+			return nil, err
+		}
+		cur.Version++
+		cur.UpdatedAt = s.now().UTC()
+		ix.PutAlbum(cur.Summary())
+		op, err := s.albums.PutOp(id, &cur)
+		op.ETag = etag
+		updated = &cur
+		return []state.Op{op}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if updated.Status == domain.Published {
+		s.publish(ctx, "album.updated", map[string]any{"albumId": id, "artistId": updated.ArtistID, "title": updated.Title,
+			"genre": updated.Genre, "releaseDate": updated.ReleaseDate, "updatedAt": updated.UpdatedAt})
+	}
+	return updated, nil
+}
+
+func applyAlbumPatch(a *domain.Album, patch map[string]json.RawMessage) error {
+	if len(patch) == 0 {
+		return fault.Invalid("body", "name at least one field to change")
+	}
+	var v fault.Validation
+	for k, raw := range patch {
+		var dst *string
+		switch k {
+		case "title":
+			dst = &a.Title
+		case "genre":
+			dst = &a.Genre
+		case "releaseDate":
+			dst = &a.ReleaseDate
+		default:
+			v.Add(k, "is not a field you can change")
+			continue
+		}
+		if json.Unmarshal(raw, dst) != nil {
+			v.Add(k, "must be a string")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	return domain.ValidateAlbum(a)
+}
+
+// AddTrack adds a track to a draft album.
+func (s *Service) AddTrack(ctx context.Context, v domain.Viewer, albumID string, t domain.Track) (*domain.Track, error) {
+	if err := domain.ValidateTrack(&t); err != nil {
+		return nil, err
+	}
+	al, _, err := s.visibleAlbum(ctx, v, albumID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		return nil, err
+	}
+	t.ID, t.AlbumID, t.ArtistID, t.CreatedAt = newID(), albumID, al.ArtistID, s.now().UTC()
+	err = s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+		raw, etag, err := s.kv.Get(ctx, "album|"+albumID)
+		if err != nil {
+			return nil, err
+		}
+		var cur domain.Album
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return nil, err
+		}
+		if cur.Status == domain.Published {
+			return nil, domain.ErrPublished
+		}
+		for _, tid := range cur.TrackIDs {
+			other, err := s.tracks.Get(ctx, tid)
+			if err == nil && other.TrackNumber == t.TrackNumber {
+				return nil, domain.ErrTrackNumber
+			}
+		}
+		cur.TrackIDs = append(cur.TrackIDs, t.ID)
+		cur.Version++
+		cur.UpdatedAt = t.CreatedAt
+		ix.PutAlbum(cur.Summary())
+		ao, err := s.albums.PutOp(albumID, &cur)
+		ao.ETag = etag
+		to, terr := s.tracks.CreateOp(t.ID, &t)
+		return []state.Op{ao, to}, errors.Join(err, terr)
+	})
+	return &t, err
+}
+
+// Publish makes a draft visible to listeners; publishing twice is a no-op.
+func (s *Service) Publish(ctx context.Context, v domain.Viewer, albumID string) (*domain.Album, error) {
+	al, _, err := s.visibleAlbum(ctx, v, albumID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		return nil, err
+	}
+	if al.Status == domain.Published {
+		return al, nil
+	}
+	withAudio := 0
+	for _, tid := range al.TrackIDs {
+		if t, err := s.tracks.Get(ctx, tid); err == nil && t.Audio != nil {
+			withAudio++
+		}
+	}
+	if withAudio == 0 {
+		return nil, domain.ErrEmptyAlbum
+	}
+	var out *domain.Album
+	err = s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+		raw, etag, err := s.kv.Get(ctx, "album|"+albumID)
+		if err != nil {
+			return nil, err
+		}
+		var cur domain.Album
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return nil, err
+		}
+		now := s.now().UTC()
+		cur.Status, cur.PublishedAt, cur.UpdatedAt = domain.Published, &now, now
+		cur.Version++
+		ix.PutAlbum(cur.Summary())
+		op, err := s.albums.PutOp(albumID, &cur)
+		op.ETag = etag
+		out = &cur
+		return []state.Op{op}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.publish(ctx, "album.published", map[string]any{"albumId": out.ID, "artistId": out.ArtistID, "title": out.Title,
+		"genre": out.Genre, "releaseDate": out.ReleaseDate, "trackCount": len(out.TrackIDs), "publishedAt": out.PublishedAt})
+	return out, nil
+}
+
+// visibleTrack loads a track whose album the viewer may see.
+func (s *Service) visibleTrack(ctx context.Context, v domain.Viewer, id string) (*domain.Track, *domain.Album, *domain.Artist, error) {
+	if m := validate.ID(id); m != "" {
+		return nil, nil, nil, fault.Invalid("id", m)
+	}
+	t, err := s.tracks.Get(ctx, id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	al, artist, err := s.visibleAlbum(ctx, v, t.AlbumID)
+	if errors.Is(err, domain.ErrAlbumNotFound) {
+		return nil, nil, nil, domain.ErrTrackNotFound
+	}
+	return t, al, artist, err
+}
+
+// Track returns one track.
+func (s *Service) Track(ctx context.Context, v domain.Viewer, id string) (*domain.Track, error) {
+	t, _, _, err := s.visibleTrack(ctx, v, id)
+	return t, err
+}
+
+// UploadAudio stores a track's audio after checking what the bytes are.
+func (s *Service) UploadAudio(ctx context.Context, v domain.Viewer, trackID string, data []byte) (*domain.Track, error) {
+	t, al, _, err := s.visibleTrack(ctx, v, trackID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		return nil, err
+	}
+	if len(data) > s.cfg.MaxAudioBytes {
+		return nil, fault.E(fault.KindPayload, "audio-too-large", "audio files may be at most "+itoa(s.cfg.MaxAudioBytes)+" bytes")
+	}
+	info, err := domain.ProbeAudio(data)
+	if err != nil {
+		return nil, fault.E(fault.KindUnsupportedMedia, "not-audio", "the body is not an MP3, Ogg, WAV or FLAC file")
+	}
+	sum := sha256.Sum256(data)
+	digest := hex.EncodeToString(sum[:])
+	if t.Audio != nil && t.Audio.SHA256 == digest {
+		return t, nil // the same file again: nothing to do
+	}
+	key := "tracks/" + trackID + "/" + digest[:16] + "." + info.Format
+	if err := s.media.Put(ctx, key, data); err != nil {
+		return nil, err
+	}
+	audio := &domain.Audio{Key: key, Format: info.Format, MimeType: info.MimeType, Size: len(data),
+		DurationMs: info.Duration.Milliseconds(), SHA256: digest, UploadedAt: s.now().UTC()}
+	return s.tracks.Update(ctx, trackID, func(tr *domain.Track) error { tr.Audio = audio; return nil })
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// Stream is what a play serves.
+type Stream struct {
+	Data     []byte
+	Audio    domain.Audio
+	Preview  bool
+	ETag     string
+	Modified time.Time
+	Track    *domain.Track
+}
+
+// Stream returns the bytes a viewer may hear: the whole file with a paid
+// plan (or for the artist's account and admins), else a preview. Streaming
+// never fails because subscriptions is slow or down: that means a preview.
+func (s *Service) Stream(ctx context.Context, v domain.Viewer, trackID string) (*Stream, error) {
+	t, _, artist, err := s.visibleTrack(ctx, v, trackID)
+	if err != nil {
+		return nil, err
+	}
+	if t.Audio == nil {
+		return nil, domain.ErrNoAudio
+	}
+	full := artist != nil && v.Manages(artist)
+	if !full {
+		full = s.fullAccess(ctx, v.UserID)
+	}
+	data, err := s.media.Get(ctx, t.Audio.Key)
+	if err != nil {
+		return nil, err
+	}
+	st := &Stream{Data: data, Audio: *t.Audio, Modified: t.Audio.UploadedAt, Track: t, ETag: `"` + t.Audio.SHA256[:20] + `"`}
+	if !full { // preview mode; a file shorter than the preview is served whole
+		st.Preview = true
+		info, err := domain.ProbeAudio(data)
+		if err == nil && info.Duration > s.cfg.PreviewLength {
+			st.Data = domain.Preview(data, info, s.cfg.PreviewLength)
+			st.ETag = `"` + t.Audio.SHA256[:20] + `-preview"`
+		}
+	}
+	return st, nil
+}
+
+func (s *Service) fullAccess(ctx context.Context, userID string) bool {
+	if userID == "" || s.ents == nil {
+		return false
+	}
+	s.mu.Lock()
+	c, ok := s.entCache[userID]
+	s.mu.Unlock()
+	if ok && s.now().Sub(c.at) < s.cfg.EntitlementCache {
+		return c.full
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.EntitlementWait)
+	defer cancel()
+	full, err := s.ents.FullAccess(cctx, userID)
+	if err != nil {
+		slog.Default().Debug("entitlement unknown; serving a preview", slog.String("error", err.Error()))
+		return false // not cached: ask again next time
+	}
+	s.mu.Lock()
+	s.entCache[userID] = cached{full: full, at: s.now()}
+	s.mu.Unlock()
+	return full
+}
+
+// TrackPlayed is the track.played event.
+type TrackPlayed struct {
+	UserID   string    `json:"userId"`
+	TrackID  string    `json:"trackId"`
+	AlbumID  string    `json:"albumId"`
+	ArtistID string    `json:"artistId"`
+	Preview  bool      `json:"preview"`
+	Device   string    `json:"device"`
+	Country  string    `json:"country"`
+	PlayedAt time.Time `json:"playedAt"`
+}
+
+// Played announces one play (called once per play, not per range request).
+func (s *Service) Played(ctx context.Context, v domain.Viewer, st *Stream, device string) {
+	ev := TrackPlayed{UserID: v.UserID, TrackID: st.Track.ID, AlbumID: st.Track.AlbumID, ArtistID: st.Track.ArtistID,
+		Preview: st.Preview, Device: device, Country: s.country(ctx, v.UserID), PlayedAt: s.now().UTC()}
+	s.publish(ctx, "track.played", ev)
+}
+
+func (s *Service) country(ctx context.Context, userID string) string {
+	if userID == "" || s.profiles == nil {
+		return ""
+	}
+	s.mu.Lock()
+	c, ok := s.cntyCache[userID]
+	s.mu.Unlock()
+	if ok && s.now().Sub(c.at) < 10*time.Minute {
+		return c.country
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.EntitlementWait)
+	defer cancel()
+	country, err := s.profiles.Country(cctx, userID)
+	if err != nil {
+		return ""
+	}
+	s.mu.Lock()
+	s.cntyCache[userID] = cached{country: country, at: s.now()}
+	s.mu.Unlock()
+	return country
+}
+
+// CountPlay adds one play of an album to the pending trending counts.
+func (s *Service) CountPlay(albumID string) {
+	s.mu.Lock()
+	s.pending[albumID]++
+	s.mu.Unlock()
+}
+
+// FlushPlays merges pending counts into the stored trending window.
+func (s *Service) FlushPlays(ctx context.Context) error {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = map[string]int{}
+	s.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	now := s.now().UTC()
+	day := now.Format("2006-01-02")
+	apply := func(w *domain.PlayWindow) error { w.Add(day, pending); w.Trim(now, 8); return nil }
+	_, err := s.windowDB.Update(ctx, "window", apply)
+	if errors.Is(err, state.ErrNotFound) {
+		w := &domain.PlayWindow{}
+		_ = apply(w)
+		if err = s.windowDB.Create(ctx, "window", w); errors.Is(err, state.ErrConflict) {
+			_, err = s.windowDB.Update(ctx, "window", apply)
+		}
+	}
+	if err != nil { // keep the counts for the next flush
+		s.mu.Lock()
+		for k, n := range pending {
+			s.pending[k] += n
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// TrackInfo is what other services learn about a track.
+type TrackInfo struct {
+	ID       string `json:"id"`
+	AlbumID  string `json:"albumId"`
+	ArtistID string `json:"artistId"`
+	Title    string `json:"title"`
+}
+
+// PublishedTrack returns a track that listeners may see (for playlists).
+func (s *Service) PublishedTrack(ctx context.Context, id string) (*TrackInfo, error) {
+	t, _, _, err := s.visibleTrack(ctx, domain.Viewer{}, id)
+	if err != nil {
+		return nil, err
+	}
+	return &TrackInfo{ID: t.ID, AlbumID: t.AlbumID, ArtistID: t.ArtistID, Title: t.Title}, nil
+}

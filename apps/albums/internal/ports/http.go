@@ -1,0 +1,378 @@
+// Package ports translates HTTP and events to the catalogue's use cases.
+package ports
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/harmonia-music/harmonia/apps/albums/internal/app"
+	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
+)
+
+// Routes mounts the catalogue's routes.
+func Routes(r *mux.Router, s *app.Service, maxAudio int) {
+	h := handlers{s: s, maxAudio: maxAudio}
+	r.HandleFunc("/api/v1/artists", h.artists).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/artists", h.createArtist).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/artists/{id}", h.artist).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/albums", h.albums).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/albums", h.createAlbum).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/albums/{id}", h.album).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/albums/{id}", h.patchAlbum).Methods(http.MethodPatch)
+	r.HandleFunc("/api/v1/albums/{id}/tracks", h.addTrack).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/albums/{id}/publish", h.publish).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/tracks/{id}", h.track).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/tracks/{id}/audio", h.upload).Methods(http.MethodPut)
+	r.HandleFunc("/api/v1/tracks/{id}/stream", h.stream).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/api/v1/admin/catalog/import", h.importBatch).Methods(http.MethodPost)
+	r.HandleFunc("/internal/tracks/{id}", h.internalTrack).Methods(http.MethodGet)
+}
+
+// Events subscribes the catalogue to the plays that feed trending.
+func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
+	subs.Handle(r, "track.played", func(_ context.Context, e pubsub.Event) error {
+		var p app.TrackPlayed
+		if err := e.Decode(&p); err != nil || p.AlbumID == "" {
+			return errors.Join(pubsub.ErrDrop, err)
+		}
+		s.CountPlay(p.AlbumID)
+		return nil
+	})
+}
+
+type handlers struct {
+	s        *app.Service
+	maxAudio int
+}
+
+func viewer(r *http.Request) domain.Viewer {
+	c, _ := platform.CallerFrom(r.Context())
+	return domain.Viewer{UserID: c.UserID, IsAdmin: c.HasRole("admin")}
+}
+
+func signedIn(w http.ResponseWriter, r *http.Request) (domain.Viewer, bool) {
+	v := viewer(r)
+	if v.UserID == "" {
+		platform.WriteError(w, r, platform.E(platform.KindUnauthenticated, "unauthenticated", "sign in first"))
+		return v, false
+	}
+	return v, true
+}
+
+func limit(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, platform.Invalid("limit", "must be a number between 1 and 100")
+	}
+	return n, nil
+}
+
+func etag(version int) string { return `"v` + strconv.Itoa(version) + `"` }
+
+// ifMatch reads an If-Match version ("v3"); 0 when absent.
+func ifMatch(r *http.Request) (int, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), "v"))
+	if err != nil || n < 1 {
+		return -1, platform.E(platform.KindPrecondition, "precondition-failed", "If-Match must be an ETag this API gave you")
+	}
+	return n, nil
+}
+
+func (h handlers) artists(w http.ResponseWriter, r *http.Request) {
+	n, err := limit(r)
+	if err == nil {
+		var p domain.Page[domain.ArtistSummary]
+		if p, err = h.s.Artists(r.Context(), n, r.URL.Query().Get("cursor")); err == nil {
+			platform.WriteJSON(w, http.StatusOK, p)
+			return
+		}
+	}
+	platform.WriteError(w, r, err)
+}
+
+func (h handlers) createArtist(w http.ResponseWriter, r *http.Request) {
+	var in domain.Artist
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	a, err := h.s.CreateArtist(r.Context(), viewer(r), domain.Artist{Name: in.Name, Genres: in.Genres, OwnerUserID: in.OwnerUserID})
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/artists/"+a.ID)
+	platform.WriteJSON(w, http.StatusCreated, a)
+}
+
+func (h handlers) artist(w http.ResponseWriter, r *http.Request) {
+	a, err := h.s.Artist(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, a)
+}
+
+func (h handlers) albums(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	n, err := limit(r)
+	if err == nil {
+		var p domain.Page[domain.AlbumSummary]
+		p, err = h.s.Albums(r.Context(), viewer(r), domain.AlbumQuery{ArtistID: q.Get("artistId"), Genre: q.Get("genre"),
+			Sort: q.Get("sort"), Limit: n, Cursor: q.Get("cursor")})
+		if err == nil {
+			platform.WriteJSON(w, http.StatusOK, p)
+			return
+		}
+	}
+	platform.WriteError(w, r, err)
+}
+
+func (h handlers) createAlbum(w http.ResponseWriter, r *http.Request) {
+	v, ok := signedIn(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		ArtistID    string `json:"artistId"`
+		Title       string `json:"title"`
+		Genre       string `json:"genre"`
+		ReleaseDate string `json:"releaseDate"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	al, err := h.s.CreateAlbum(r.Context(), v, domain.Album{ArtistID: in.ArtistID, Title: in.Title, Genre: in.Genre, ReleaseDate: in.ReleaseDate})
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/albums/"+al.ID)
+	w.Header().Set("ETag", etag(al.Version))
+	platform.WriteJSON(w, http.StatusCreated, al)
+}
+
+func (h handlers) album(w http.ResponseWriter, r *http.Request) {
+	al, err := h.s.Album(r.Context(), viewer(r), mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etag(al.Version))
+	platform.WriteJSON(w, http.StatusOK, al)
+}
+
+func (h handlers) patchAlbum(w http.ResponseWriter, r *http.Request) {
+	v, ok := signedIn(w, r)
+	if !ok {
+		return
+	}
+	match, err := ifMatch(r)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	var patch map[string]json.RawMessage
+	if err := platform.DecodeJSON(w, r, &patch); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	al, err := h.s.PatchAlbum(r.Context(), v, mux.Vars(r)["id"], match, patch)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etag(al.Version))
+	platform.WriteJSON(w, http.StatusOK, al)
+}
+
+func (h handlers) addTrack(w http.ResponseWriter, r *http.Request) {
+	v, ok := signedIn(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Title       string `json:"title"`
+		TrackNumber int    `json:"trackNumber"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	t, err := h.s.AddTrack(r.Context(), v, mux.Vars(r)["id"], domain.Track{Title: in.Title, TrackNumber: in.TrackNumber})
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/tracks/"+t.ID)
+	platform.WriteJSON(w, http.StatusCreated, t)
+}
+
+func (h handlers) publish(w http.ResponseWriter, r *http.Request) {
+	v, ok := signedIn(w, r)
+	if !ok {
+		return
+	}
+	al, err := h.s.Publish(r.Context(), v, mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", etag(al.Version))
+	platform.WriteJSON(w, http.StatusOK, al)
+}
+
+func (h handlers) track(w http.ResponseWriter, r *http.Request) {
+	t, err := h.s.Track(r.Context(), viewer(r), mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, t)
+}
+
+func (h handlers) upload(w http.ResponseWriter, r *http.Request) {
+	v, ok := signedIn(w, r)
+	if !ok {
+		return
+	}
+	if r.ContentLength > int64(h.maxAudio) {
+		platform.WriteError(w, r, platform.E(platform.KindPayload, "audio-too-large", "audio files may be at most "+strconv.Itoa(h.maxAudio)+" bytes"))
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.maxAudio)))
+	if err != nil {
+		platform.WriteError(w, r, platform.E(platform.KindPayload, "audio-too-large", "audio files may be at most "+strconv.Itoa(h.maxAudio)+" bytes"))
+		return
+	}
+	t, err := h.s.UploadAudio(r.Context(), v, mux.Vars(r)["id"], data)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, t)
+}
+
+func (h handlers) stream(w http.ResponseWriter, r *http.Request) {
+	v, ok := signedIn(w, r)
+	if !ok {
+		return
+	}
+	st, err := h.s.Stream(r.Context(), v, mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	size := int64(len(st.Data))
+	start, ok := checkRange(r.Header.Get("Range"), size)
+	if !ok {
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		platform.WriteError(w, r, platform.E(platform.KindRangeNotSatisfiable, "bad-range",
+			"Range must be bytes=<first>-<last> within the "+strconv.FormatInt(size, 10)+"-byte stream"))
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", st.Audio.MimeType)
+	hd.Set("ETag", st.ETag)
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("Cache-Control", "private, max-age=3600")
+	hd.Set("X-Harmonia-Preview", strconv.FormatBool(st.Preview))
+	if st.Preview {
+		hd.Set("X-Harmonia-Preview-Seconds", "30")
+	}
+	// One play per playback: the request that starts at the first byte.
+	if r.Method == http.MethodGet && start == 0 {
+		device := r.Header.Get("X-Device")
+		if device == "" {
+			device = "unknown"
+		}
+		h.s.Played(r.Context(), v, st, device)
+	}
+	http.ServeContent(w, r, "", st.Modified, bytes.NewReader(st.Data))
+}
+
+// checkRange validates a Range header (so a bad one gets a problem, not Go's
+// plain-text 416) and returns the first byte asked for (0 without Range).
+func checkRange(h string, size int64) (int64, bool) {
+	if h == "" {
+		return 0, true
+	}
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok || spec == "" {
+		return 0, false
+	}
+	first := int64(-1)
+	for _, part := range strings.Split(spec, ",") {
+		a, b, ok := strings.Cut(strings.TrimSpace(part), "-")
+		if !ok {
+			return 0, false
+		}
+		var s, e int64
+		var err error
+		switch {
+		case a == "": // suffix: the last b bytes
+			if e, err = strconv.ParseInt(b, 10, 64); err != nil || e <= 0 {
+				return 0, false
+			}
+			s = max(size-e, 0)
+		default:
+			if s, err = strconv.ParseInt(a, 10, 64); err != nil || s < 0 || s >= size {
+				return 0, false
+			}
+			if b != "" {
+				if e, err = strconv.ParseInt(b, 10, 64); err != nil || e < s {
+					return 0, false
+				}
+			}
+		}
+		if first < 0 || s < first {
+			first = s
+		}
+	}
+	return first, true
+}
+
+func (h handlers) importBatch(w http.ResponseWriter, r *http.Request) {
+	var b app.ImportBatch
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		platform.WriteError(w, r, platform.Invalid("body", "must be an import batch: "+err.Error()))
+		return
+	}
+	res, err := h.s.Import(r.Context(), viewer(r), b)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, res)
+}
+
+func (h handlers) internalTrack(w http.ResponseWriter, r *http.Request) {
+	t, err := h.s.PublishedTrack(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, t)
+}

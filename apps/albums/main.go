@@ -1,0 +1,75 @@
+// Command albums owns artists, albums, tracks and their audio.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/harmonia-music/harmonia/apps/albums/internal/adapters"
+	"github.com/harmonia-music/harmonia/apps/albums/internal/app"
+	"github.com/harmonia-music/harmonia/apps/albums/internal/ports"
+	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/dapr"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "albums:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	env := platform.NewEnv(getenv)
+	common := platform.LoadCommon(env, "albums")
+	cfg := app.Config{
+		PreviewLength:    env.Duration("ALBUMS_PREVIEW_LENGTH", 30*time.Second),
+		MaxAudioBytes:    env.Int("ALBUMS_MAX_AUDIO_BYTES", 10<<20),
+		EntitlementWait:  env.Duration("ALBUMS_ENTITLEMENT_TIMEOUT", 300*time.Millisecond),
+		IndexStaleness:   env.Duration("ALBUMS_INDEX_STALENESS", time.Second),
+		EntitlementCache: env.Duration("ALBUMS_ENTITLEMENT_CACHE", 30*time.Second),
+	}
+	store := env.String("ALBUMS_STATE_STORE", "albums-store")
+	media := env.String("ALBUMS_MEDIA_BINDING", "media")
+	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	svc := platform.NewService("albums", common, stdout)
+	slog.SetDefault(svc.Log)
+	sc := dapr.NewSidecar(common)
+	defer sc.Close()
+	inv := dapr.NewInvoker(sc)
+	kv := dapr.NewStateStore(sc, store)
+	service := app.New(cfg, kv, dapr.NewFiles(sc, media), adapters.Subscriptions{Invoker: inv}, adapters.Users{Invoker: inv},
+		dapr.NewPublisher(sc, pubsubName), nil)
+	ports.Routes(svc.Router, service, cfg.MaxAudioBytes)
+	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}
+	ports.Events(svc.Router, subs, service)
+	subs.Mount(svc.Router)
+	go func() { // trending counts reach the store every few seconds
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				_ = service.FlushPlays(context.WithoutCancel(ctx))
+				return
+			case <-t.C:
+				if err := service.FlushPlays(ctx); err != nil {
+					svc.Log.Warn("could not store play counts", slog.String("error", err.Error()))
+				}
+			}
+		}
+	}()
+	return svc.Run(ctx)
+}

@@ -1,0 +1,336 @@
+// Package app holds the playlists service's use cases.
+package app
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/harmonia-music/harmonia/apps/playlists/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
+	"github.com/harmonia-music/harmonia/internal/platform/validate"
+)
+
+// Tracks checks track ids against the catalogue (the albums service).
+type Tracks interface {
+	Exists(ctx context.Context, trackID string) (bool, error)
+}
+
+// Publisher publishes events.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, data any) error
+}
+
+// Service implements playlists.
+type Service struct {
+	kv        state.KV
+	playlists state.Repo[domain.Playlist]
+	owned     state.Repo[domain.Owned]
+	tracks    Tracks
+	pub       Publisher
+	now       func() time.Time
+}
+
+// New wires the service.
+func New(kv state.KV, tracks Tracks, pub Publisher, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{kv: kv, tracks: tracks, pub: pub, now: now,
+		playlists: state.Repo[domain.Playlist]{KV: kv, Prefix: "playlist|", NotFound: domain.ErrNotFound},
+		owned:     state.Repo[domain.Owned]{KV: kv, Prefix: "owned|"}}
+}
+
+func (s *Service) changed(ctx context.Context, p *domain.Playlist, change string) {
+	ev := map[string]any{"playlistId": p.ID, "ownerId": p.OwnerID, "name": p.Name, "public": p.Public,
+		"trackCount": len(p.Entries), "version": p.Version, "change": change, "changedAt": p.UpdatedAt}
+	if err := s.pub.Publish(ctx, "playlist.changed", ev); err != nil {
+		slog.Default().Warn("event not published", slog.String("topic", "playlist.changed"), slog.String("error", err.Error()))
+	}
+}
+
+// ownedOps reads the owner's list, applies fn and returns the write that
+// must commit with the playlist change (ETag-guarded).
+func (s *Service) ownedOp(ctx context.Context, owner string, fn func(o *domain.Owned) error) (state.Op, error) {
+	raw, etag, err := s.kv.Get(ctx, "owned|"+owner)
+	var o domain.Owned
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return state.Op{}, err
+	default:
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return state.Op{}, err
+		}
+	}
+	if err := fn(&o); err != nil {
+		return state.Op{}, err
+	}
+	op, err := s.owned.PutOp(owner, &o)
+	op.ETag, op.InsertOnly = etag, etag == ""
+	return op, err
+}
+
+// Create makes a playlist for owner.
+func (s *Service) Create(ctx context.Context, owner, name, description string, public bool) (*domain.Playlist, error) {
+	var v fault.Validation
+	domain.ValidateName(&v, name, description)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	p := &domain.Playlist{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: owner, Name: name, Description: description,
+		Public: public, Entries: []domain.Entry{}, Version: 1, CreatedAt: now, UpdatedAt: now}
+	for attempt := 0; attempt < 5; attempt++ {
+		oo, err := s.ownedOp(ctx, owner, func(o *domain.Owned) error {
+			if len(o.PlaylistIDs) >= domain.MaxPlaylists {
+				return domain.ErrTooMany
+			}
+			o.PlaylistIDs = append([]string{p.ID}, o.PlaylistIDs...)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		po, err := s.playlists.CreateOp(p.ID, p)
+		if err != nil {
+			return nil, err
+		}
+		err = s.kv.Transact(ctx, []state.Op{po, oo})
+		if errors.Is(err, state.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.changed(ctx, p, "created")
+		return p, nil
+	}
+	return nil, state.ErrConflict
+}
+
+// Get returns a playlist the viewer may see.
+func (s *Service) Get(ctx context.Context, viewer, id string) (*domain.Playlist, error) {
+	if m := validate.ID(id); m != "" {
+		return nil, fault.Invalid("id", m)
+	}
+	p, err := s.playlists.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return p, domain.Access(p, viewer, false)
+}
+
+// Mine lists the owner's playlists, newest first.
+func (s *Service) Mine(ctx context.Context, owner string, limit int, cursor string) ([]*domain.Playlist, string, error) {
+	if limit == 0 {
+		limit = 20
+	}
+	if limit < 1 || limit > 100 {
+		return nil, "", fault.Invalid("limit", "must be between 1 and 100")
+	}
+	offset := 0
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if offset, err = strconv.Atoi(string(b)); err != nil || offset < 0 {
+			return nil, "", domain.ErrBadCursor
+		}
+	}
+	o, err := s.owned.Get(ctx, owner)
+	if errors.Is(err, state.ErrNotFound) {
+		return []*domain.Playlist{}, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	ids := o.PlaylistIDs
+	if offset > len(ids) {
+		offset = len(ids)
+	}
+	end := min(offset+limit, len(ids))
+	items, err := s.playlists.GetMany(ctx, ids[offset:end])
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if end < len(ids) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end)))
+	}
+	if items == nil {
+		items = []*domain.Playlist{}
+	}
+	return items, next, nil
+}
+
+// change applies fn to a playlist the viewer owns, at version ifMatch.
+func (s *Service) change(ctx context.Context, viewer, id string, ifMatch int, what string, fn func(p *domain.Playlist) error) (*domain.Playlist, error) {
+	if m := validate.ID(id); m != "" {
+		return nil, fault.Invalid("id", m)
+	}
+	p, err := s.playlists.Update(ctx, id, func(p *domain.Playlist) error {
+		if err := domain.Access(p, viewer, true); err != nil {
+			return err
+		}
+		if err := domain.CheckVersion(p, ifMatch); err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+		p.Version++
+		p.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed(ctx, p, what)
+	return p, nil
+}
+
+// Patch changes name, description or visibility.
+func (s *Service) Patch(ctx context.Context, viewer, id string, ifMatch int, name, description *string, public *bool) (*domain.Playlist, error) {
+	if name == nil && description == nil && public == nil {
+		return nil, fault.Invalid("body", "name at least one field to change")
+	}
+	return s.change(ctx, viewer, id, ifMatch, "updated", func(p *domain.Playlist) error {
+		if name != nil {
+			p.Name = *name
+		}
+		if description != nil {
+			p.Description = *description
+		}
+		if public != nil {
+			p.Public = *public
+		}
+		var v fault.Validation
+		domain.ValidateName(&v, p.Name, p.Description)
+		return v.Err()
+	})
+}
+
+// AddTrack appends (or inserts at position) a published track.
+func (s *Service) AddTrack(ctx context.Context, viewer, id string, ifMatch int, trackID string, position *int) (*domain.Playlist, error) {
+	if m := validate.ID(trackID); m != "" {
+		return nil, fault.Invalid("trackId", m)
+	}
+	if position != nil && *position < 0 {
+		return nil, fault.Invalid("position", "must be 0 or more")
+	}
+	// check ownership before asking the catalogue, so others learn nothing
+	if p, err := s.playlists.Get(ctx, id); err != nil {
+		return nil, err
+	} else if err := domain.Access(p, viewer, true); err != nil {
+		return nil, err
+	}
+	ok, err := s.tracks.Exists(ctx, trackID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fault.Invalid("trackId", "no such track")
+	}
+	pos := -1
+	if position != nil {
+		pos = *position
+	}
+	return s.change(ctx, viewer, id, ifMatch, "entries", func(p *domain.Playlist) error {
+		return p.Insert(domain.Entry{ID: uuid.Must(uuid.NewV7()).String(), TrackID: trackID, AddedAt: s.now().UTC()}, pos)
+	})
+}
+
+// RemoveEntry removes one entry.
+func (s *Service) RemoveEntry(ctx context.Context, viewer, id string, ifMatch int, entryID string) (*domain.Playlist, error) {
+	return s.change(ctx, viewer, id, ifMatch, "entries", func(p *domain.Playlist) error { return p.Remove(entryID) })
+}
+
+// Reorder sets the order of all entries.
+func (s *Service) Reorder(ctx context.Context, viewer, id string, ifMatch int, entryIDs []string) (*domain.Playlist, error) {
+	return s.change(ctx, viewer, id, ifMatch, "entries", func(p *domain.Playlist) error { return p.Reorder(entryIDs) })
+}
+
+// Delete removes a playlist the viewer owns.
+func (s *Service) Delete(ctx context.Context, viewer, id string, ifMatch int) error {
+	if m := validate.ID(id); m != "" {
+		return fault.Invalid("id", m)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		raw, etag, err := s.kv.Get(ctx, "playlist|"+id)
+		if errors.Is(err, state.ErrNotFound) {
+			return domain.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var p domain.Playlist
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return err
+		}
+		if err := domain.Access(&p, viewer, true); err != nil {
+			return err
+		}
+		if err := domain.CheckVersion(&p, ifMatch); err != nil {
+			return err
+		}
+		oo, err := s.ownedOp(ctx, p.OwnerID, func(o *domain.Owned) error {
+			o.PlaylistIDs = remove(o.PlaylistIDs, id)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		del := s.playlists.DeleteOp(id)
+		del.ETag = etag
+		err = s.kv.Transact(ctx, []state.Op{del, oo})
+		if errors.Is(err, state.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.pub.Publish(ctx, "playlist.deleted", map[string]any{"playlistId": id, "ownerId": p.OwnerID}); err != nil {
+			slog.Default().Warn("event not published", slog.String("topic", "playlist.deleted"), slog.String("error", err.Error()))
+		}
+		return nil
+	}
+	return state.ErrConflict
+}
+
+func remove(ids []string, id string) []string {
+	out := ids[:0]
+	for _, x := range ids {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// DeleteAllOf removes every playlist of a deleted user (user.deleted).
+func (s *Service) DeleteAllOf(ctx context.Context, userID string) error {
+	o, err := s.owned.Get(ctx, userID)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ops := []state.Op{s.owned.DeleteOp(userID)}
+	for _, id := range o.PlaylistIDs {
+		ops = append(ops, s.playlists.DeleteOp(id))
+	}
+	if err := s.kv.Transact(ctx, ops); err != nil {
+		return err
+	}
+	for _, id := range o.PlaylistIDs {
+		_ = s.pub.Publish(ctx, "playlist.deleted", map[string]any{"playlistId": id, "ownerId": userID})
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+// Package ports translates HTTP and events to playlists' use cases.
+package ports
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/harmonia-music/harmonia/apps/playlists/internal/app"
+	"github.com/harmonia-music/harmonia/apps/playlists/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
+)
+
+// Routes mounts playlists' routes.
+func Routes(r *mux.Router, s *app.Service) {
+	h := handlers{s: s}
+	r.HandleFunc("/api/v1/me/playlists", h.mine).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/playlists", h.create).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/playlists/{id}", h.get).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/playlists/{id}", h.patch).Methods(http.MethodPatch)
+	r.HandleFunc("/api/v1/playlists/{id}", h.delete).Methods(http.MethodDelete)
+	r.HandleFunc("/api/v1/playlists/{id}/tracks", h.addTrack).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/playlists/{id}/tracks/{entryId}", h.removeEntry).Methods(http.MethodDelete)
+	r.HandleFunc("/api/v1/playlists/{id}/order", h.reorder).Methods(http.MethodPut)
+}
+
+// Events removes a deleted user's playlists.
+func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
+	subs.Handle(r, "user.deleted", func(ctx context.Context, e pubsub.Event) error {
+		var d struct {
+			UserID string `json:"userId"`
+		}
+		if err := e.Decode(&d); err != nil || d.UserID == "" {
+			return errors.Join(pubsub.ErrDrop, err)
+		}
+		return s.DeleteAllOf(ctx, d.UserID)
+	})
+}
+
+type handlers struct{ s *app.Service }
+
+func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c, ok := platform.CallerFrom(r.Context())
+	if !ok {
+		platform.WriteError(w, r, platform.E(platform.KindUnauthenticated, "unauthenticated", "sign in first"))
+	}
+	return c.UserID, ok
+}
+
+func ifMatch(r *http.Request) (int, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), "v"))
+	if err != nil || n < 1 {
+		return 0, domain.ErrStale
+	}
+	return n, nil
+}
+
+func reply(w http.ResponseWriter, r *http.Request, status int, p *domain.Playlist, err error) {
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", `"v`+strconv.Itoa(p.Version)+`"`)
+	platform.WriteJSON(w, status, p)
+}
+
+func (h handlers) mine(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	n := 0
+	if l := r.URL.Query().Get("limit"); l != "" {
+		var err error
+		if n, err = strconv.Atoi(l); err != nil {
+			platform.WriteError(w, r, platform.Invalid("limit", "must be a number between 1 and 100"))
+			return
+		}
+	}
+	items, next, err := h.s.Mine(r.Context(), uid, n, r.URL.Query().Get("cursor"))
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "nextCursor": next})
+}
+
+func (h handlers) create(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Public      *bool  `json:"public"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	public := in.Public != nil && *in.Public
+	p, err := h.s.Create(r.Context(), uid, in.Name, in.Description, public)
+	if err == nil {
+		w.Header().Set("Location", "/api/v1/playlists/"+p.ID)
+	}
+	reply(w, r, http.StatusCreated, p, err)
+}
+
+func (h handlers) get(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	p, err := h.s.Get(r.Context(), uid, mux.Vars(r)["id"])
+	reply(w, r, http.StatusOK, p, err)
+}
+
+func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	match, err := ifMatch(r)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	var in struct {
+		Name        *string `json:"name"`
+		Description *string `json:"description"`
+		Public      *bool   `json:"public"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	p, err := h.s.Patch(r.Context(), uid, mux.Vars(r)["id"], match, in.Name, in.Description, in.Public)
+	reply(w, r, http.StatusOK, p, err)
+}
+
+func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	match, err := ifMatch(r)
+	if err == nil {
+		err = h.s.Delete(r.Context(), uid, mux.Vars(r)["id"], match)
+	}
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h handlers) addTrack(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	match, err := ifMatch(r)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	var in struct {
+		TrackID  string `json:"trackId"`
+		Position *int   `json:"position"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	p, err := h.s.AddTrack(r.Context(), uid, mux.Vars(r)["id"], match, in.TrackID, in.Position)
+	reply(w, r, http.StatusOK, p, err)
+}
+
+func (h handlers) removeEntry(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	match, err := ifMatch(r)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	p, err := h.s.RemoveEntry(r.Context(), uid, mux.Vars(r)["id"], match, mux.Vars(r)["entryId"])
+	reply(w, r, http.StatusOK, p, err)
+}
+
+func (h handlers) reorder(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	match, err := ifMatch(r)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	var in struct {
+		EntryIDs []string `json:"entryIds"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	p, err := h.s.Reorder(r.Context(), uid, mux.Vars(r)["id"], match, in.EntryIDs)
+	reply(w, r, http.StatusOK, p, err)
+}
