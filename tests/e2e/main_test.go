@@ -76,7 +76,7 @@ func runMain(m *testing.M) int {
 	signingKey = ed25519.NewKeyFromSeed(seed)
 	dataDir := filepath.Join(tmp, ".data")
 	cmd := exec.Command(launcher, "-f", filepath.Join(root, "dapr.yaml"), "-data", dataDir,
-		"-port-offset", fmt.Sprint(portOffset), "-seed=false")
+		"-port-offset", fmt.Sprint(portOffset), "-catalog", "demo")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(),
 		"HARMONIA_AUTH_SIGNING_KEY="+base64.StdEncoding.EncodeToString(seed),
@@ -125,7 +125,7 @@ func runMain(m *testing.M) int {
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "launcher output:\n%s\n", out.String())
-		for _, name := range []string{"gateway", "auth", "users"} {
+		for _, name := range []string{"gateway", "auth", "users", "albums", "playlists"} {
 			if b, err := os.ReadFile(filepath.Join(dataDir, "logs", name+".log")); err == nil {
 				fmt.Fprintf(os.Stderr, "--- %s.log (tail)\n%s\n", name, tail(string(b), 20))
 			}
