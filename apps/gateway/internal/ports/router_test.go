@@ -60,7 +60,7 @@ func TestRouteChain(t *testing.T) {
 
 	w := serve(me, "GET", "/api/v1/me?x=1", "", "Authorization", mint("listener"), platform.HeaderUserID, "someone-else",
 		platform.HeaderUserRoles, "admin", "Range", "bytes=0-1", "If-Match", `"v0"`)
-	if w.Code != 200 || w.Header().Get("ETag") != `"v1"` {
+	if w.Code != 200 || w.Header().Get("ETag") != `"v1"` || len(w.Header().Values(platform.HeaderRequestID)) > 1 {
 		t.Fatalf("%d %v", w.Code, w.Header())
 	}
 	h := got.Header

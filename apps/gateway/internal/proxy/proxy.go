@@ -70,6 +70,7 @@ func (p *Proxy) To(app string) http.Handler {
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Del(platform.HeaderRequestID) // the gateway already set the same id
 			if resp.StatusCode < 400 {
 				return nil
 			}
