@@ -170,7 +170,9 @@ func TestDraftsAndListing(t *testing.T) {
 func TestImportIsIdempotentAndKeepsAudio(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	id := func(n int) string { return "01930000-0000-7000-8000-0000000001" + string(rune('0'+n/10)) + string(rune('0'+n%10)) }
+	id := func(n int) string {
+		return "01930000-0000-7000-8000-0000000001" + string(rune('0'+n/10)) + string(rune('0'+n%10))
+	}
 	b := ImportBatch{Artists: []domain.Artist{{ID: id(1), Name: "Imported"}},
 		Albums: []ImportAlbum{{ID: id(2), ArtistID: id(1), Title: "Back catalogue", Genre: "Soul", ReleaseDate: "1971-05-21",
 			Tracks: []domain.Track{{ID: id(3), Title: "One", TrackNumber: 1}}}}}
