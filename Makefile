@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS_UNIT := ./internal/... ./apps/... ./cmd/...
 
-.PHONY: setup run infra build test unit e2e lint fmt clean
+.PHONY: setup run infra build test unit e2e bench lint fmt clean
 
 ## setup: install Redis (apt), Mailpit and the pinned Dapr runtime into .bin/ (idempotent)
 setup:
@@ -29,6 +29,10 @@ unit:
 ## e2e: black-box tests through the gateway (starts its own stack on a port offset)
 e2e: setup
 	$(GO) test -count=1 -timeout 15m ./tests/e2e/...
+
+## bench: the Dapr floor and the scenarios in one run; results in bench/results/
+bench: setup
+	$(GO) run ./tests/load/bench $(BENCH_FLAGS)
 
 lint:
 	@out=$$(gofmt -l apps internal cmd tests tools); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -42,6 +42,9 @@ type AppInfo struct {
 	DaprMetricsPort int    `json:"daprMetricsPort"`
 	AppPID          int    `json:"appPid"`
 	SidecarPID      int    `json:"sidecarPid"`
+	// DaprAPIToken lets local tools (benchmarks) call this sidecar's API;
+	// stack.json is written readable by its owner only.
+	DaprAPIToken string `json:"daprApiToken"`
 }
 
 // Info describes a running stack; it is written to <data>/run/stack.json once
@@ -86,7 +89,9 @@ func New(opts Options) (*Stack, error) {
 		}
 	}
 	def(&opts.DataDir, ".data")
-	def(&opts.BinDir, ".bin")
+	if opts.BinDir == "" {
+		opts.BinDir = filepath.Join(moduleRoot(f.Dir()), ".bin")
+	}
 	def(&opts.SecureConfig, "config/secure")
 	if opts.Out == nil {
 		opts.Out = io.Discard
@@ -101,6 +106,19 @@ func New(opts Options) (*Stack, error) {
 	s.info = Info{DataDir: opts.DataDir, PortOffset: opts.PortOffset, Ports: s.ports, SMTPPort: s.ports.SMTP,
 		RedisPort: s.ports.Redis, MailpitURL: "http://127.0.0.1:" + strconv.Itoa(s.ports.MailUI), LauncherPID: os.Getpid()}
 	return s, nil
+}
+
+// moduleRoot is the nearest folder at or above dir with a go.mod (the
+// repository, where .bin lives), or dir itself.
+func moduleRoot(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
 }
 
 func (s *Stack) dir(parts ...string) string {
@@ -176,7 +194,7 @@ func (s *Stack) writeInfo() error {
 		return err
 	}
 	tmp := s.dir("run", "stack.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, s.dir("run", "stack.json"))
@@ -379,9 +397,10 @@ func (s *Stack) startApps(ctx context.Context) error {
 	}
 	logs := s.dir("logs")
 	type pair struct {
-		app     RunApp
-		sidecar *proc
-		proc    *proc
+		app       RunApp
+		sidecar   *proc
+		proc      *proc
+		daprToken string
 	}
 	var pairs []pair
 	for _, base := range s.file.Apps {
@@ -432,7 +451,7 @@ func (s *Stack) startApps(ctx context.Context) error {
 		}
 		s.add(ap)
 		s.apps = append(s.apps, sc, ap)
-		pairs = append(pairs, pair{app: a, sidecar: sc, proc: ap})
+		pairs = append(pairs, pair{app: a, sidecar: sc, proc: ap, daprToken: daprToken})
 	}
 	for _, pr := range pairs {
 		a := pr.app
@@ -444,7 +463,8 @@ func (s *Stack) startApps(ctx context.Context) error {
 			return err
 		}
 		info := AppInfo{AppID: a.AppID, AppPort: a.AppPort, DaprHTTPPort: a.DaprHTTPPort, DaprGRPCPort: a.DaprGRPCPort,
-			DaprMetricsPort: a.MetricsPort, AppPID: pr.proc.cmd.Process.Pid, SidecarPID: pr.sidecar.cmd.Process.Pid}
+			DaprMetricsPort: a.MetricsPort, AppPID: pr.proc.cmd.Process.Pid, SidecarPID: pr.sidecar.cmd.Process.Pid,
+			DaprAPIToken: pr.daprToken}
 		s.info.Apps = append(s.info.Apps, info)
 		if a.AppID == "gateway" {
 			s.info.GatewayURL = "http://127.0.0.1:" + strconv.Itoa(a.AppPort)

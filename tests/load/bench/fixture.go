@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// fixture is what the scenarios need: users with tokens and playlists, and
+// catalogue ids.
+type fixture struct {
+	base      string
+	users     [][2]string // email, password
+	tokens    []string
+	playlists []string
+	albums    []string
+	tracks    []string
+	genres    []string
+}
+
+var setupClient = &http.Client{Timeout: 30 * time.Second}
+
+func call(ctx context.Context, method, url, token string, in, out any) error {
+	var rd io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, url, rd)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := setupClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %.200s", method, url, resp.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// prepare registers 50 listeners, each with a playlist, and collects album
+// and track ids from the catalogue.
+func prepare(ctx context.Context, base string) (*fixture, error) {
+	fx := &fixture{base: base, genres: []string{"jazz", "rock", "electronic", "classical", "folk"}}
+	stamp := time.Now().UnixNano()
+	for i := 0; i < 50; i++ {
+		email, pw := fmt.Sprintf("bench-%d-%d@example.com", stamp, i), "bench-password-1"
+		var tk struct{ AccessToken string }
+		if err := call(ctx, http.MethodPost, base+"/auth/register", "", map[string]any{"email": email, "password": pw, "displayName": "Bench"}, &tk); err != nil {
+			return nil, err
+		}
+		var p struct{ ID string }
+		if err := call(ctx, http.MethodPost, base+"/playlists", tk.AccessToken, map[string]any{"name": "bench"}, &p); err != nil {
+			return nil, err
+		}
+		fx.users = append(fx.users, [2]string{email, pw})
+		fx.tokens = append(fx.tokens, tk.AccessToken)
+		fx.playlists = append(fx.playlists, p.ID)
+	}
+	var page struct {
+		Items []struct{ ID string }
+	}
+	if err := call(ctx, http.MethodGet, base+"/albums?limit=100", fx.tokens[0], nil, &page); err != nil {
+		return nil, err
+	}
+	for _, a := range page.Items {
+		fx.albums = append(fx.albums, a.ID)
+	}
+	for _, id := range fx.albums[:min(20, len(fx.albums))] {
+		var al struct {
+			Tracks []struct {
+				ID    string
+				Audio *struct{ Size int }
+			}
+		}
+		if err := call(ctx, http.MethodGet, base+"/albums/"+id, fx.tokens[0], nil, &al); err != nil {
+			return nil, err
+		}
+		for _, t := range al.Tracks {
+			if t.Audio != nil {
+				fx.tracks = append(fx.tracks, t.ID)
+			}
+		}
+	}
+	if len(fx.albums) == 0 {
+		return nil, fmt.Errorf("the catalogue is empty")
+	}
+	return fx, nil
+}
+
+// mix is a listener's day by weight: browse 40, album 20, stream a range 20,
+// playlist edit 10, profile 10.
+func (fx *fixture) mix(ctx context.Context, c *http.Client, i int) int {
+	u := i % len(fx.tokens)
+	tok := fx.tokens[u]
+	switch w := (i * 37) % 100; {
+	case w < 40:
+		return get(ctx, c, fx.base+"/albums?sort=new&limit=20&genre="+fx.genres[i%len(fx.genres)], tok, "")
+	case w < 60:
+		return get(ctx, c, fx.base+"/albums/"+fx.albums[i%len(fx.albums)], tok, "")
+	case w < 80:
+		if len(fx.tracks) == 0 {
+			return get(ctx, c, fx.base+"/albums/"+fx.albums[i%len(fx.albums)], tok, "")
+		}
+		return get(ctx, c, fx.base+"/tracks/"+fx.tracks[i%len(fx.tracks)]+"/stream", tok, "bytes=4096-20479")
+	case w < 90:
+		if len(fx.tracks) == 0 {
+			return get(ctx, c, fx.base+"/me", tok, "")
+		}
+		return send(ctx, c, http.MethodPost, fx.base+"/playlists/"+fx.playlists[u]+"/tracks", tok,
+			map[string]string{"trackId": fx.tracks[i%len(fx.tracks)]}, nil)
+	default:
+		return get(ctx, c, fx.base+"/me", tok, "")
+	}
+}
