@@ -26,7 +26,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 # 2. Mailpit (SMTP on :1025, UI on :8025).
-if [ ! -x "$BIN/mailpit" ] || ! "$BIN/mailpit" version 2>/dev/null | grep -q "${MAILPIT_VERSION}"; then
+# (the module version recorded in the binary; 'mailpit version' says "dev" and goes online)
+if [ ! -x "$BIN/mailpit" ] || ! go version -m "$BIN/mailpit" 2>/dev/null | grep -qE "^\s+mod\s+github.com/axllent/mailpit\s+${MAILPIT_VERSION}\s"; then
   echo "setup: installing Mailpit ${MAILPIT_VERSION} into .bin/"
   GOBIN="$BIN" go install "github.com/axllent/mailpit@${MAILPIT_VERSION}"
 fi

@@ -28,6 +28,7 @@ type Options struct {
 	InfraOnly    bool     // only Redis, Mailpit, placement, scheduler (for 'dapr run -f .')
 	Seed         bool     // create the demo accounts through the gateway
 	Catalog      string   // seed catalogue: none, demo or large
+	Pprof        bool     // each app serves net/http/pprof on 127.0.0.1:<app port + 1000>
 	Env          []string // the environment passed on to every process (os.Environ())
 	Out          io.Writer
 	ReadyTimeout time.Duration
@@ -440,6 +441,9 @@ func (s *Stack) startApps(ctx context.Context) error {
 		aenv = append(aenv, "APP_ID="+a.AppID, "APP_PORT="+strconv.Itoa(a.AppPort),
 			"DAPR_HTTP_PORT="+strconv.Itoa(a.DaprHTTPPort), "DAPR_GRPC_PORT="+strconv.Itoa(a.DaprGRPCPort),
 			"APP_API_TOKEN="+appToken, "DAPR_API_TOKEN="+daprToken, "LOG_LEVEL="+level)
+		if s.opts.Pprof {
+			aenv = append(aenv, "PPROF_PORT="+strconv.Itoa(a.AppPort+1000))
+		}
 		argv := a.Command
 		dir := s.file.Path(a.AppDirPath)
 		if isGoRun(a.Command) {

@@ -121,6 +121,7 @@ type Common struct {
 	DaprAPIToken string // we present it to the sidecar
 	LogLevel     string
 	ShutdownWait time.Duration
+	PprofPort    int // when set, net/http/pprof on 127.0.0.1:PprofPort (benchmarks)
 }
 
 // LoadCommon reads the common settings; service is the default app id.
@@ -135,5 +136,6 @@ func LoadCommon(e *Env, service string) Common {
 		DaprAPIToken: e.String("DAPR_API_TOKEN", ""),
 		LogLevel:     e.String("LOG_LEVEL", "info"),
 		ShutdownWait: e.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
+		PprofPort:    e.Int("PPROF_PORT", 0),
 	}
 }

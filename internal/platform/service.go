@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -119,6 +120,14 @@ func (s *Service) Handler() http.Handler {
 
 // Run serves until ctx ends, then drains in-flight requests.
 func (s *Service) Run(ctx context.Context) error {
+	if s.Config.PprofPort > 0 {
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			_ = Serve(ctx, s.Log, "127.0.0.1:"+strconv.Itoa(s.Config.PprofPort), mux, time.Second)
+		}()
+	}
 	return Serve(ctx, s.Log, s.Config.BindHost+":"+strconv.Itoa(s.Config.Port), s.Handler(), s.Config.ShutdownWait)
 }
 

@@ -101,7 +101,7 @@ func run(ctx context.Context) error {
 	}
 	env := append(os.Environ(), "GATEWAY_RATE_PER_SECOND=1000000", "GATEWAY_RATE_BURST=1000000")
 	fmt.Println("starting the stack and the floor…")
-	mainStack, stopMain, err := startStack(ctx, launcher, env, filepath.Join(root, "dapr.yaml"), filepath.Join(tmp, "main", ".data"), 13000, "-catalog", o.catalog)
+	mainStack, stopMain, err := startStack(ctx, launcher, env, filepath.Join(root, "dapr.yaml"), filepath.Join(tmp, "main", ".data"), 13000, "-catalog", o.catalog, "-pprof")
 	if err != nil {
 		return err
 	}
@@ -141,16 +141,20 @@ func run(ctx context.Context) error {
 			res = loadgen.Run(ctx, "floor", cfg(o.floorRate, floor.procs()), post(via, body,
 				map[string]string{"dapr-app-id": "floor-echo", "dapr-api-token": caller.DaprAPIToken}))
 		case "read":
+			prof := profileApps(ctx, mainStack, o.warmup, o.duration, filepath.Join(o.out, date+"-read"))
 			res = loadgen.Run(ctx, "read", cfg(o.readRate, mainStack.procs()), func(ctx context.Context, c *http.Client, i int) int {
 				return get(ctx, c, fx.base+"/albums/"+fx.albums[i%len(fx.albums)], fx.tokens[i%len(fx.tokens)], "")
 			})
+			res.Notes = prof(res)
 		case "login":
 			res = loadgen.Run(ctx, "login", cfg(o.loginRate, mainStack.procs()), func(ctx context.Context, c *http.Client, i int) int {
 				u := fx.users[i%len(fx.users)]
 				return send(ctx, c, http.MethodPost, fx.base+"/auth/login", "", map[string]string{"email": u[0], "password": u[1]}, nil)
 			})
 		case "mix":
+			prof := profileApps(ctx, mainStack, o.warmup, o.duration, filepath.Join(o.out, date+"-mix"))
 			res = loadgen.Run(ctx, "mix", cfg(o.mixRate, mainStack.procs()), fx.mix)
+			res.Notes = prof(res)
 		case "checkout":
 			res = loadgen.Result{Scenario: "checkout", Errors: map[string]int{},
 				Notes: "not run: the subscriptions and payments services (the checkout saga) are not built yet"}
@@ -160,6 +164,66 @@ func run(ctx context.Context) error {
 		save(o.out, date, res, &results)
 	}
 	return summary(o, date, idle, results)
+}
+
+// profileApps starts a CPU profile of every app for the measured window and
+// returns a function that, once the run is over, renders the top lines of
+// the app with the most CPU per request.
+func profileApps(ctx context.Context, st stackInfo, warmup, d time.Duration, prefix string) func(loadgen.Result) string {
+	files := map[string]string{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, a := range st.Apps {
+		wg.Add(1)
+		go func(a appInfo) {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(warmup):
+			}
+			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", a.AppPort+1000, int(d.Seconds()))
+			resp, err := (&http.Client{Timeout: d + 30*time.Second}).Get(url)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			path := prefix + "-" + a.AppID + ".pprof"
+			f, err := os.Create(path)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(f, resp.Body)
+			f.Close()
+			mu.Lock()
+			files[a.AppID] = path
+			mu.Unlock()
+		}(a)
+	}
+	return func(r loadgen.Result) string {
+		wg.Wait()
+		top, best := "", -1.0
+		for app := range files {
+			if v := r.CPUPerReqMs[app]; v > best {
+				top, best = app, v
+			}
+		}
+		if top == "" {
+			return ""
+		}
+		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", files[top]).CombinedOutput()
+		if err != nil {
+			return ""
+		}
+		lines := strings.Split(string(out), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(strings.TrimSpace(l), "flat") {
+				lines = lines[max(0, i-1):]
+				break
+			}
+		}
+		return fmt.Sprintf("%s (%.3f ms CPU per request), go tool pprof -top %s\n%s", top, best, filepath.Base(files[top]), strings.Join(lines, "\n"))
+	}
 }
 
 func save(dir, date string, r loadgen.Result, all *[]loadgen.Result) {
@@ -206,6 +270,12 @@ func summary(o options, date string, idle loadgen.Result, results []loadgen.Resu
 			continue
 		}
 		fmt.Fprintf(&b, "- %s: %s\n", r.Scenario, kv(r.CPUPerReqMs, "%.3f"))
+	}
+	b.WriteString("\n## Where the time goes\n\nA CPU profile of every app was taken during the measured part of `read` and `mix`; the app that spent the most CPU per request:\n")
+	for _, r := range results {
+		if strings.Contains(r.Notes, "pprof") {
+			fmt.Fprintf(&b, "\n### %s\n\n```\n%s\n```\n", r.Scenario, r.Notes)
+		}
 	}
 	b.WriteString("\n## Resident memory (MB)\n\n")
 	fmt.Fprintf(&b, "- idle, before any scenario: %s\n", kv(idle.RSSMB, "%.0f"))

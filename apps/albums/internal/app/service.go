@@ -71,6 +71,13 @@ type Service struct {
 	pending   map[string]int
 	entCache  map[string]cached
 	cntyCache map[string]cached
+	views     map[string]cachedView
+}
+
+// cachedView is a published album as every listener sees it.
+type cachedView struct {
+	view *AlbumView
+	at   time.Time
 }
 
 type cached struct {
@@ -91,7 +98,8 @@ func New(cfg Config, kv state.KV, media Media, ents Entitlements, profiles Profi
 		albums:   state.Repo[domain.Album]{KV: kv, Prefix: "album|", NotFound: domain.ErrAlbumNotFound},
 		tracks:   state.Repo[domain.Track]{KV: kv, Prefix: "track|", NotFound: domain.ErrTrackNotFound},
 		windowDB: state.Repo[domain.PlayWindow]{KV: kv, Prefix: "plays|"},
-		pending:  map[string]int{}, trending: map[string]int{}, entCache: map[string]cached{}, cntyCache: map[string]cached{}}
+		pending:  map[string]int{}, trending: map[string]int{}, entCache: map[string]cached{}, cntyCache: map[string]cached{},
+		views: map[string]cachedView{}}
 }
 
 func (s *Service) publish(ctx context.Context, topic string, data any) {
@@ -144,6 +152,7 @@ func (s *Service) cachedIndex(ctx context.Context) (*domain.Index, error) {
 func (s *Service) forget() {
 	s.mu.Lock()
 	s.index = nil
+	s.views = map[string]cachedView{}
 	s.mu.Unlock()
 }
 
@@ -296,8 +305,30 @@ func (s *Service) visibleAlbum(ctx context.Context, v domain.Viewer, id string) 
 	return al, artist, nil
 }
 
-// Album returns an album with its tracks in order.
+// Album returns an album with its tracks in order. A published album looks
+// the same to every listener, so its view is kept in memory for at most
+// IndexStaleness (this replica's own writes drop it at once): reads of the
+// catalogue's hottest page cost no state reads.
 func (s *Service) Album(ctx context.Context, v domain.Viewer, id string) (*AlbumView, error) {
+	s.mu.Lock()
+	c, ok := s.views[id]
+	s.mu.Unlock()
+	if ok && s.now().Sub(c.at) < s.cfg.IndexStaleness {
+		return c.view, nil
+	}
+	view, err := s.loadAlbum(ctx, v, id)
+	if err == nil && view.Status == domain.Published && s.cfg.IndexStaleness > 0 {
+		s.mu.Lock()
+		if len(s.views) > 10000 {
+			s.views = map[string]cachedView{}
+		}
+		s.views[id] = cachedView{view: view, at: s.now()}
+		s.mu.Unlock()
+	}
+	return view, err
+}
+
+func (s *Service) loadAlbum(ctx context.Context, v domain.Viewer, id string) (*AlbumView, error) {
 	al, artist, err := s.visibleAlbum(ctx, v, id)
 	if err != nil {
 		return nil, err
@@ -529,6 +560,7 @@ func (s *Service) UploadAudio(ctx context.Context, v domain.Viewer, trackID stri
 	}
 	audio := &domain.Audio{Key: key, Format: info.Format, MimeType: info.MimeType, Size: len(data),
 		DurationMs: info.Duration.Milliseconds(), SHA256: digest, UploadedAt: s.now().UTC()}
+	defer s.forget()
 	return s.tracks.Update(ctx, trackID, func(tr *domain.Track) error { tr.Audio = audio; return nil })
 }
 

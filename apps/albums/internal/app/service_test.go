@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -164,6 +165,17 @@ func TestDraftsAndListing(t *testing.T) {
 	}
 	if got := f.pub.Topics(); got[len(got)-1] != "album.published" {
 		t.Fatal(got)
+	}
+	// the cached view of a published album follows this replica's writes at once
+	f.s.cfg.IndexStaleness = time.Hour
+	if v, _ := f.s.Album(ctx, f.fan, pub.ID); v.Title != "A" {
+		t.Fatal(v.Title)
+	}
+	if _, err := f.s.PatchAlbum(ctx, f.owner, pub.ID, 0, map[string]json.RawMessage{"title": json.RawMessage(`"Renamed"`)}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.s.Album(ctx, f.fan, pub.ID); v.Title != "Renamed" {
+		t.Fatalf("stale view after a write: %q", v.Title)
 	}
 }
 
