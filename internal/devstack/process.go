@@ -23,13 +23,20 @@ type proc struct {
 	logPath string
 	done    chan struct{}
 	err     error
+	// how it was started, for a restart
+	logDir, dir string
+	env, argv   []string
 }
 
 // start launches a command in its own process group, logging to
 // logDir/name.log. Pdeathsig kills it if the launcher itself dies.
 func start(name, logDir, dir string, env []string, argv ...string) (*proc, error) {
 	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if restarting[logPath] {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	f, err := os.OpenFile(logPath, flags, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +49,7 @@ func start(name, logDir, dir string, env []string, argv ...string) (*proc, error
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{}), logDir: logDir, dir: dir, env: env, argv: argv}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
@@ -144,4 +151,13 @@ func waitFor(ctx context.Context, what string, timeout time.Duration, watch []*p
 		case <-time.After(150 * time.Millisecond):
 		}
 	}
+}
+
+// restarting marks log files a restart appends to (instead of truncating).
+var restarting = map[string]bool{}
+
+// again starts the same command once more.
+func (p *proc) again() (*proc, error) {
+	restarting[p.logPath] = true
+	return start(p.name, p.logDir, p.dir, p.env, p.argv...)
 }

@@ -29,6 +29,7 @@ type Options struct {
 	Seed         bool     // create the demo accounts through the gateway
 	Catalog      string   // seed catalogue: none, demo or large
 	Pprof        bool     // each app serves net/http/pprof on 127.0.0.1:<app port + 1000>
+	Restart      bool     // restart an app process that dies (crash tests); sidecars still end the stack
 	Env          []string // the environment passed on to every process (os.Environ())
 	Out          io.Writer
 	ReadyTimeout time.Duration
@@ -70,6 +71,7 @@ type Stack struct {
 	info  Info
 	procs []*proc // in start order
 	apps  []*proc // apps and sidecars, watched for unexpected exits
+	isApp map[*proc]string
 }
 
 // New reads the run file and prepares the stack.
@@ -455,6 +457,10 @@ func (s *Stack) startApps(ctx context.Context) error {
 		}
 		s.add(ap)
 		s.apps = append(s.apps, sc, ap)
+		if s.isApp == nil {
+			s.isApp = map[*proc]string{}
+		}
+		s.isApp[ap] = a.AppID
 		pairs = append(pairs, pair{app: a, sidecar: sc, proc: ap, daprToken: daprToken})
 	}
 	for _, pr := range pairs {
@@ -487,28 +493,68 @@ func firstNonEmpty(v ...string) string {
 }
 
 // Wait blocks until ctx ends (nil) or an app or sidecar exits (an error with
-// the tail of its log).
+// the tail of its log). With Restart, an app that exits is started again.
 func (s *Stack) Wait(ctx context.Context) error {
 	if len(s.apps) == 0 {
 		<-ctx.Done()
 		return nil
 	}
-	died := make(chan *proc, len(s.apps))
-	for _, p := range s.apps {
-		go func(p *proc) {
+	died := make(chan *proc, 16)
+	watch := func(p *proc) {
+		go func() {
 			select {
 			case <-p.done:
 				died <- p
 			case <-ctx.Done():
 			}
-		}(p)
+		}()
 	}
-	select {
-	case <-ctx.Done():
-		return nil
-	case p := <-died:
-		return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.name, p.err, p.logPath, p.tail(30))
+	for _, p := range s.apps {
+		watch(p)
 	}
+	restarts := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-died:
+			id, isApp := s.isApp[p]
+			if !s.opts.Restart || !isApp || restarts >= 20 {
+				return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.name, p.err, p.logPath, p.tail(30))
+			}
+			restarts++
+			time.Sleep(300 * time.Millisecond)
+			np, err := p.again()
+			if err != nil {
+				return err
+			}
+			s.logf("%s exited (%v); restarted", p.name, p.err)
+			s.replace(p, np, id)
+			watch(np)
+		}
+	}
+}
+
+// replace swaps a restarted process in and records its new pid.
+func (s *Stack) replace(old, np *proc, appID string) {
+	for i, p := range s.procs {
+		if p == old {
+			s.procs[i] = np
+		}
+	}
+	for i, p := range s.apps {
+		if p == old {
+			s.apps[i] = np
+		}
+	}
+	delete(s.isApp, old)
+	s.isApp[np] = appID
+	for i := range s.info.Apps {
+		if s.info.Apps[i].AppID == appID {
+			s.info.Apps[i].AppPID = np.cmd.Process.Pid
+		}
+	}
+	_ = s.writeInfo()
 }
 
 // Stop ends every process it started, apps first, and waits for them.

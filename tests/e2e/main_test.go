@@ -35,6 +35,7 @@ type stackInfo struct {
 		AppPort         int    `json:"appPort"`
 		DaprHTTPPort    int    `json:"daprHttpPort"`
 		DaprMetricsPort int    `json:"daprMetricsPort"`
+		DaprAPIToken    string `json:"daprApiToken"`
 		AppPID          int    `json:"appPid"`
 		SidecarPID      int    `json:"sidecarPid"`
 	} `json:"apps"`
@@ -76,13 +77,16 @@ func runMain(m *testing.M) int {
 	signingKey = ed25519.NewKeyFromSeed(seed)
 	dataDir := filepath.Join(tmp, ".data")
 	cmd := exec.Command(launcher, "-f", filepath.Join(root, "dapr.yaml"), "-data", dataDir,
-		"-port-offset", fmt.Sprint(portOffset), "-catalog", "demo")
+		"-port-offset", fmt.Sprint(portOffset), "-catalog", "demo", "-restart")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(),
 		"HARMONIA_AUTH_SIGNING_KEY="+base64.StdEncoding.EncodeToString(seed),
 		"HARMONIA_ADMIN_PASSWORD="+adminPassword,
 		"AUTH_ACCOUNT_MAX_FAILURES=3",
-		"GATEWAY_RATE_PER_SECOND=1000", "GATEWAY_RATE_BURST=2000")
+		"GATEWAY_RATE_PER_SECOND=1000", "GATEWAY_RATE_BURST=2000",
+		// the saga's test hooks and timings that fit a test run
+		"SUBSCRIPTIONS_TEST_HOOKS=true", "SUBSCRIPTIONS_RENEWAL_RETRY_INTERVAL=1s", "SUBSCRIPTIONS_ACTIVITY_RETRY_TIMEOUT=8s",
+		"PAYMENTS_CHARGE_TIMEOUT=1s", "PAYMENTS_SIMULATOR_SLOW=4s", "ALBUMS_ENTITLEMENT_CACHE=1s")
 	var out safeBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -125,7 +129,7 @@ func runMain(m *testing.M) int {
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "launcher output:\n%s\n", out.String())
-		for _, name := range []string{"gateway", "auth", "users", "albums", "playlists"} {
+		for _, name := range []string{"gateway", "auth", "users", "albums", "playlists", "subscriptions", "payments"} {
 			if b, err := os.ReadFile(filepath.Join(dataDir, "logs", name+".log")); err == nil {
 				fmt.Fprintf(os.Stderr, "--- %s.log (tail)\n%s\n", name, tail(string(b), 20))
 			}

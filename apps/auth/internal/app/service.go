@@ -535,3 +535,25 @@ func (s *Service) EnsureAdmin(ctx context.Context) error {
 		}
 	}
 }
+
+// ErrNotBillable is returned for accounts that may not be billed.
+var ErrNotBillable = fault.E(fault.KindForbidden, "billing-not-verified", "the account may not be billed")
+
+// VerifyBilling checks that an account exists and is in good standing (not
+// locked by repeated failed sign-ins).
+func (s *Service) VerifyBilling(ctx context.Context, userID string) error {
+	if m := validate.ID(userID); m != "" {
+		return fault.Invalid("userId", m)
+	}
+	acc, err := s.accounts.Get(ctx, userID)
+	if errors.Is(err, domain.ErrAccountNotFound) {
+		return ErrNotBillable
+	}
+	if err != nil {
+		return err
+	}
+	if t, err := s.throttles.Get(ctx, "acct|"+acc.Email); err == nil && t.Locked(s.now()) > 0 {
+		return ErrNotBillable
+	}
+	return nil
+}

@@ -23,6 +23,7 @@ func Routes(r *mux.Router, s *app.Service) {
 	r.HandleFunc("/api/v1/admin/auth/keys/rotate", h.rotate).Methods(http.MethodPost)
 	r.HandleFunc("/internal/accounts/{id}/email", h.changeEmail).Methods(http.MethodPut)
 	r.HandleFunc("/internal/accounts/{id}", h.deleteAccount).Methods(http.MethodDelete)
+	r.HandleFunc("/internal/billing/verify", h.verifyBilling).Methods(http.MethodPost)
 }
 
 type handlers struct{ s *app.Service }
@@ -184,4 +185,21 @@ func (h handlers) deleteAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// verifyBilling tells payments whether an account may be billed: it exists
+// and is not locked out of signing in.
+func (h handlers) verifyBilling(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		UserID string `json:"userId"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	if err := h.s.VerifyBilling(r.Context(), in.UserID); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, map[string]bool{"verified": true})
 }

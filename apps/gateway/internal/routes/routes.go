@@ -65,6 +65,19 @@ var Table = []Route{
 	{Method: "POST", Path: "/api/v1/playlists/{id}/tracks", App: "playlists", Access: User},
 	{Method: "DELETE", Path: "/api/v1/playlists/{id}/tracks/{entryId}", App: "playlists", Access: User},
 	{Method: "PUT", Path: "/api/v1/playlists/{id}/order", App: "playlists", Access: User},
+
+	{Method: "GET", Path: "/api/v1/plans", App: "subscriptions", Access: Public},
+	{Method: "POST", Path: "/api/v1/subscriptions", App: "subscriptions", Access: User},
+	{Method: "GET", Path: "/api/v1/subscriptions/{id}", App: "subscriptions", Access: User},
+	{Method: "GET", Path: "/api/v1/me/subscription", App: "subscriptions", Access: User},
+	{Method: "POST", Path: "/api/v1/subscriptions/{id}/cancel", App: "subscriptions", Access: User},
+	{Method: "POST", Path: "/api/v1/subscriptions/{id}/members", App: "subscriptions", Access: User},
+	{Method: "DELETE", Path: "/api/v1/subscriptions/{id}/members", App: "subscriptions", Access: User},
+
+	{Method: "POST", Path: "/api/v1/me/payment-methods", App: "payments", Access: User},
+	{Method: "GET", Path: "/api/v1/me/payment-methods", App: "payments", Access: User},
+	{Method: "DELETE", Path: "/api/v1/me/payment-methods/{id}", App: "payments", Access: User},
+	{Method: "GET", Path: "/api/v1/me/payments", App: "payments", Access: User},
 }
 
 // AudioMaxBody bounds audio uploads at the edge (albums checks its own limit too).

@@ -1,0 +1,351 @@
+// Package app holds payments' use cases.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/harmonia-music/harmonia/apps/payments/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
+	"github.com/harmonia-music/harmonia/internal/platform/validate"
+)
+
+// Billing asks auth whether an account may be billed.
+type Billing interface {
+	Verify(ctx context.Context, userID string) error
+}
+
+// Publisher publishes events.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, data any) error
+}
+
+// Service implements payments.
+type Service struct {
+	kv            state.KV
+	methods       state.Repo[domain.PaymentMethod]
+	charges       state.Repo[domain.Charge]
+	history       state.Repo[History]
+	proc          Processor
+	billing       Billing
+	pub           Publisher
+	chargeTimeout time.Duration
+	now           func() time.Time
+}
+
+// History lists a user's charge keys, newest first, and their payment methods.
+type History struct {
+	ChargeKeys []string `json:"chargeKeys"`
+	MethodIDs  []string `json:"methodIds"`
+}
+
+// New wires the service.
+func New(kv state.KV, proc Processor, billing Billing, pub Publisher, chargeTimeout time.Duration, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{kv: kv, proc: proc, billing: billing, pub: pub, chargeTimeout: chargeTimeout, now: now,
+		methods: state.Repo[domain.PaymentMethod]{KV: kv, Prefix: "method|", NotFound: domain.ErrMethodNotFound},
+		charges: state.Repo[domain.Charge]{KV: kv, Prefix: "charge|", NotFound: domain.ErrChargeNotFound},
+		history: state.Repo[History]{KV: kv, Prefix: "history|"}}
+}
+
+func (s *Service) publish(ctx context.Context, topic string, data any) {
+	if err := s.pub.Publish(ctx, topic, data); err != nil {
+		slog.Default().Warn("event not published", slog.String("topic", topic), slog.String("error", err.Error()))
+	}
+}
+
+// historyOp updates the user's history in the same transaction as a write.
+func (s *Service) historyOp(ctx context.Context, userID string, fn func(h *History)) (state.Op, error) {
+	raw, etag, err := s.kv.Get(ctx, "history|"+userID)
+	var h History
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return state.Op{}, err
+	default:
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return state.Op{}, err
+		}
+	}
+	fn(&h)
+	op, err := s.history.PutOp(userID, &h)
+	op.ETag, op.InsertOnly = etag, etag == ""
+	return op, err
+}
+
+// AddMethod tokenises a card; the number and CVC go no further than here.
+func (s *Service) AddMethod(ctx context.Context, userID string, in domain.CardInput) (*domain.PaymentMethod, error) {
+	num, err := in.Validate(s.now())
+	if err != nil {
+		return nil, err
+	}
+	tok, err := s.proc.Tokenize(ctx, num, in.ExpMonth, in.ExpYear)
+	if err != nil {
+		return nil, fault.Wrap(fault.KindUnavailable, "processor-unavailable", "the card processor did not answer; try again", err)
+	}
+	m := &domain.PaymentMethod{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, Token: tok, Brand: domain.Brand(num),
+		Last4: num[len(num)-4:], ExpMonth: in.ExpMonth, ExpYear: in.ExpYear, HolderName: in.HolderName, CreatedAt: s.now().UTC()}
+	for attempt := 0; attempt < 5; attempt++ {
+		ho, err := s.historyOp(ctx, userID, func(h *History) { h.MethodIDs = append(h.MethodIDs, m.ID) })
+		if err != nil {
+			return nil, err
+		}
+		mo, err := s.methods.CreateOp(m.ID, m)
+		if err != nil {
+			return nil, err
+		}
+		if err = s.kv.Transact(ctx, []state.Op{mo, ho}); !errors.Is(err, state.ErrConflict) {
+			return m, err
+		}
+	}
+	return nil, state.ErrConflict
+}
+
+// Methods lists a user's payment methods.
+func (s *Service) Methods(ctx context.Context, userID string) ([]domain.MethodView, error) {
+	h, err := s.history.Get(ctx, userID)
+	if errors.Is(err, state.ErrNotFound) {
+		return []domain.MethodView{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.methods.GetMany(ctx, h.MethodIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := []domain.MethodView{}
+	for _, m := range ms {
+		out = append(out, m.View())
+	}
+	return out, nil
+}
+
+// method returns a user's own payment method (404 for anyone else's).
+func (s *Service) method(ctx context.Context, userID, id string) (*domain.PaymentMethod, error) {
+	if m := validate.ID(id); m != "" {
+		return nil, fault.Invalid("id", m)
+	}
+	m, err := s.methods.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.UserID != userID {
+		return nil, domain.ErrMethodNotFound
+	}
+	return m, nil
+}
+
+// DeleteMethod removes a payment method.
+func (s *Service) DeleteMethod(ctx context.Context, userID, id string) error {
+	if _, err := s.method(ctx, userID, id); err != nil {
+		return err
+	}
+	ho, err := s.historyOp(ctx, userID, func(h *History) {
+		out := h.MethodIDs[:0]
+		for _, x := range h.MethodIDs {
+			if x != id {
+				out = append(out, x)
+			}
+		}
+		h.MethodIDs = out
+	})
+	if err != nil {
+		return err
+	}
+	return s.kv.Transact(ctx, []state.Op{s.methods.DeleteOp(id), ho})
+}
+
+// ChargeInput is a charge request from subscriptions.
+type ChargeInput struct {
+	IdempotencyKey  string `json:"idempotencyKey"`
+	UserID          string `json:"userId"`
+	PaymentMethodID string `json:"paymentMethodId"`
+	Amount          int64  `json:"amount"`
+	Currency        string `json:"currency"`
+	Description     string `json:"description"`
+}
+
+// Charge takes money once per idempotency key: the same key returns the
+// first result and never charges again. A transient failure (processor
+// error or timeout) answers 503 and leaves the key free to try again.
+func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, error) {
+	var v fault.Validation
+	v.Check(in.IdempotencyKey != "" && len(in.IdempotencyKey) <= 200, "idempotencyKey", "is required (at most 200 characters)")
+	v.Check(validate.ID(in.UserID) == "", "userId", "must be an id")
+	v.Check(in.Amount > 0, "amount", "must be more than 0 (minor units)")
+	v.Check(len(in.Currency) == 3, "currency", "must be an ISO 4217 code such as EUR")
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	existing, err := s.charges.Get(ctx, in.IdempotencyKey)
+	switch {
+	case err == nil && existing.Final():
+		return existing, nil
+	case err == nil && existing.UserID != in.UserID:
+		return nil, fault.Invalid("idempotencyKey", "belongs to another charge")
+	case err != nil && !errors.Is(err, domain.ErrChargeNotFound):
+		return nil, err
+	}
+	pm, err := s.method(ctx, in.UserID, in.PaymentMethodID)
+	if err != nil {
+		if errors.Is(err, domain.ErrMethodNotFound) {
+			return nil, fault.Invalid("paymentMethodId", "no such payment method for this user")
+		}
+		return nil, err
+	}
+	if err := s.billing.Verify(ctx, in.UserID); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	// Claim the key: insert it, or move a failed attempt to processing. A
+	// concurrent attempt with the same key loses the race and gets 409.
+	if existing == nil {
+		c := &domain.Charge{ID: uuid.Must(uuid.NewV7()).String(), Key: in.IdempotencyKey, UserID: in.UserID, PaymentMethodID: pm.ID,
+			Amount: in.Amount, Currency: in.Currency, Description: in.Description, Status: domain.Processing, CreatedAt: now, UpdatedAt: now}
+		ho, err := s.historyOp(ctx, in.UserID, func(h *History) { h.ChargeKeys = append([]string{in.IdempotencyKey}, h.ChargeKeys...) })
+		if err != nil {
+			return nil, err
+		}
+		co, err := s.charges.CreateOp(in.IdempotencyKey, c)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.kv.Transact(ctx, []state.Op{co, ho}); err != nil {
+			if errors.Is(err, state.ErrConflict) {
+				return nil, domain.ErrInProgress
+			}
+			return nil, err
+		}
+	}
+	claimed, err := s.charges.Update(ctx, in.IdempotencyKey, func(c *domain.Charge) error {
+		if c.Final() {
+			return errAlreadyFinal
+		}
+		c.Attempts++
+		c.Status, c.UpdatedAt = domain.Processing, now
+		return nil
+	})
+	if errors.Is(err, errAlreadyFinal) {
+		return s.charges.Get(ctx, in.IdempotencyKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.chargeTimeout)
+	res, perr := s.proc.Charge(pctx, pm.Token, claimed.Amount, claimed.Currency, claimed.Key)
+	cancel()
+	final, err := s.charges.Update(context.WithoutCancel(ctx), in.IdempotencyKey, func(c *domain.Charge) error {
+		if c.Status == domain.Voided { // refunded while we waited: never take the money now
+			return nil
+		}
+		c.UpdatedAt = s.now().UTC()
+		switch {
+		case perr != nil:
+			c.Status, c.Reason = domain.Failed, "processor did not answer in time"
+		case res.Approved:
+			c.Status, c.ProcessorRef, c.Reason = domain.Succeeded, res.Ref, ""
+		default:
+			c.Status, c.Reason = domain.Declined, res.Decline
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if final.Status == domain.Voided && perr == nil && res.Approved {
+		// compensation voided the key while the processor was still working,
+		// and it approved after all: give the money back at once
+		if err := s.proc.Refund(ctx, res.Ref, final.Amount); err != nil {
+			slog.Default().Error("could not refund a charge approved after its key was voided", slog.String("key", final.Key), slog.String("error", err.Error()))
+		}
+		return final, nil
+	}
+	switch final.Status {
+	case domain.Succeeded:
+		s.publish(ctx, "payment.succeeded", chargeEvent(final))
+	case domain.Declined:
+		s.publish(ctx, "payment.failed", chargeEvent(final))
+	case domain.Failed:
+		return nil, domain.ErrProcessor
+	}
+	return final, nil
+}
+
+var errAlreadyFinal = errors.New("already final")
+
+func chargeEvent(c *domain.Charge) map[string]any {
+	return map[string]any{"chargeId": c.ID, "idempotencyKey": c.Key, "userId": c.UserID, "amount": c.Amount,
+		"currency": c.Currency, "status": c.Status, "reason": c.Reason, "at": c.UpdatedAt}
+}
+
+// Refund returns the money of the charge made under key, if one was made,
+// and voids the key otherwise, so a late or repeated attempt can never charge
+// under it. Refunding twice is a no-op.
+func (s *Service) Refund(ctx context.Context, key string) (*domain.Charge, error) {
+	if key == "" {
+		return nil, fault.Invalid("idempotencyKey", "is required")
+	}
+	c, err := s.charges.Get(ctx, key)
+	if errors.Is(err, domain.ErrChargeNotFound) {
+		now := s.now().UTC()
+		c = &domain.Charge{ID: uuid.Must(uuid.NewV7()).String(), Key: key, Status: domain.Voided, CreatedAt: now, UpdatedAt: now,
+			Reason: "voided before any charge"}
+		if err := s.charges.Create(ctx, key, c); err != nil && !errors.Is(err, state.ErrConflict) {
+			return nil, err
+		} else if err == nil {
+			return c, nil
+		}
+		c, err = s.charges.Get(ctx, key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch c.Status {
+	case domain.Refunded, domain.Voided, domain.Declined:
+		return c, nil
+	case domain.Succeeded:
+		if err := s.proc.Refund(ctx, c.ProcessorRef, c.Amount); err != nil {
+			return nil, fault.Wrap(fault.KindUnavailable, "processor-unavailable", "the refund did not go through; try again", err)
+		}
+	}
+	out, err := s.charges.Update(ctx, key, func(c *domain.Charge) error {
+		now := s.now().UTC()
+		switch c.Status {
+		case domain.Succeeded:
+			c.Status, c.RefundedAt = domain.Refunded, &now
+		case domain.Processing, domain.Failed:
+			c.Status, c.Reason = domain.Voided, "voided by compensation"
+		}
+		c.UpdatedAt = now
+		return nil
+	})
+	if err == nil && out.Status == domain.Refunded {
+		s.publish(ctx, "payment.refunded", chargeEvent(out))
+	}
+	return out, err
+}
+
+// Payments lists a user's charges and refunds, newest first.
+func (s *Service) Payments(ctx context.Context, userID string) ([]*domain.Charge, error) {
+	h, err := s.history.Get(ctx, userID)
+	if errors.Is(err, state.ErrNotFound) {
+		return []*domain.Charge{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.charges.GetMany(ctx, h.ChargeKeys)
+	if cs == nil {
+		cs = []*domain.Charge{}
+	}
+	return cs, err
+}

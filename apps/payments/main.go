@@ -1,0 +1,49 @@
+// Command payments owns payment methods (tokenised), charges and refunds.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/harmonia-music/harmonia/apps/payments/internal/adapters"
+	"github.com/harmonia-music/harmonia/apps/payments/internal/app"
+	"github.com/harmonia-music/harmonia/apps/payments/internal/ports"
+	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/dapr"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "payments:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	env := platform.NewEnv(getenv)
+	common := platform.LoadCommon(env, "payments")
+	store := env.String("PAYMENTS_STATE_STORE", "payments-store")
+	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	chargeTimeout := env.Duration("PAYMENTS_CHARGE_TIMEOUT", 2*time.Second)
+	slow := env.Duration("PAYMENTS_SIMULATOR_SLOW", 10*time.Second)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	svc := platform.NewService("payments", common, stdout)
+	slog.SetDefault(svc.Log)
+	sc := dapr.NewSidecar(common)
+	defer sc.Close()
+	kv := dapr.NewStateStore(sc, store)
+	service := app.New(kv, app.NewSimulator(slow, kv), adapters.Auth{Invoker: dapr.NewInvoker(sc)},
+		dapr.NewPublisher(sc, pubsubName), chargeTimeout, nil)
+	ports.Routes(svc.Router, service)
+	return svc.Run(ctx)
+}

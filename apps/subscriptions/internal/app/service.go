@@ -1,0 +1,373 @@
+// Package app holds subscriptions' use cases and the checkout workflow.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
+	"github.com/harmonia-music/harmonia/internal/platform/validate"
+)
+
+// Payments is the payments service, as the saga needs it.
+type Payments interface {
+	Charge(ctx context.Context, in ChargeRequest) (ChargeResult, error)
+	Refund(ctx context.Context, key string) error
+}
+
+// ChargeRequest asks payments for money under an idempotency key.
+type ChargeRequest struct {
+	IdempotencyKey  string `json:"idempotencyKey"`
+	UserID          string `json:"userId"`
+	PaymentMethodID string `json:"paymentMethodId"`
+	Amount          int64  `json:"amount"`
+	Currency        string `json:"currency"`
+	Description     string `json:"description"`
+}
+
+// ChargeResult is payments' final answer (transient failures are errors).
+type ChargeResult struct {
+	Status string `json:"status"` // succeeded, declined, voided
+	Reason string `json:"reason,omitempty"`
+}
+
+// Workflows starts and signals the checkout workflow.
+type Workflows interface {
+	StartCheckout(ctx context.Context, subscriptionID string) error
+	RaiseCancel(ctx context.Context, subscriptionID string) error
+}
+
+// Publisher publishes events.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, data any) error
+}
+
+// Config tunes the saga.
+type Config struct {
+	Period               time.Duration // a billing period (tests use seconds)
+	RenewalRetryInterval time.Duration // between failed renewal attempts
+	RenewalAttempts      int
+	ActivityAttempts     int           // retries of one activity for transient errors
+	ActivityRetryTimeout time.Duration // bounds all retries of one activity
+	TestHooks            bool          // Idempotency-Key "fail-activation…" makes activation fail
+}
+
+// Service implements subscriptions.
+type Service struct {
+	cfg      Config
+	kv       state.KV
+	plans    state.Repo[domain.Plan]
+	subs     state.Repo[domain.Subscription]
+	idem     state.Repo[ref]
+	mine     state.Repo[list]
+	members  state.Repo[ref]
+	payments Payments
+	wf       Workflows
+	pub      Publisher
+	now      func() time.Time
+}
+
+type ref struct {
+	SubscriptionID string `json:"subscriptionId"`
+}
+
+type list struct {
+	IDs []string `json:"ids"`
+}
+
+// New wires the service; wf may be set later (SetWorkflows) because the
+// workflow worker needs the service's activities.
+func New(cfg Config, kv state.KV, payments Payments, pub Publisher, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{cfg: cfg, kv: kv, payments: payments, pub: pub, now: now,
+		plans:   state.Repo[domain.Plan]{KV: kv, Prefix: "plan|", NotFound: domain.ErrPlanNotFound},
+		subs:    state.Repo[domain.Subscription]{KV: kv, Prefix: "sub|", NotFound: domain.ErrNotFound},
+		idem:    state.Repo[ref]{KV: kv, Prefix: "idem|"},
+		mine:    state.Repo[list]{KV: kv, Prefix: "mine|"},
+		members: state.Repo[ref]{KV: kv, Prefix: "member|"}}
+}
+
+// SetWorkflows connects the workflow client.
+func (s *Service) SetWorkflows(wf Workflows) { s.wf = wf }
+
+func (s *Service) publish(ctx context.Context, topic string, sub *domain.Subscription) {
+	ev := map[string]any{"subscriptionId": sub.ID, "userId": sub.UserID, "planId": sub.PlanID, "status": sub.Status,
+		"cycle": sub.Cycle, "outcome": sub.Outcome, "periodEnd": sub.PeriodEnd, "at": s.now().UTC()}
+	if err := s.pub.Publish(ctx, topic, ev); err != nil {
+		slog.Default().Warn("event not published", slog.String("topic", topic), slog.String("error", err.Error()))
+	}
+}
+
+// SeedPlans stores the default plans unless present (first start).
+func (s *Service) SeedPlans(ctx context.Context) error {
+	for _, p := range domain.DefaultPlans {
+		p := p
+		if err := s.plans.Create(ctx, p.ID, &p); err != nil && !errors.Is(err, state.ErrConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Plans lists the plans.
+func (s *Service) Plans(ctx context.Context) ([]*domain.Plan, error) {
+	ids := make([]string, len(domain.DefaultPlans))
+	for i, p := range domain.DefaultPlans {
+		ids[i] = p.ID
+	}
+	return s.plans.GetMany(ctx, ids)
+}
+
+// Subscribe records a pending subscription and starts its checkout. The same
+// Idempotency-Key from the same user returns the first subscription and
+// starts nothing new.
+func (s *Service) Subscribe(ctx context.Context, userID, key, planID, paymentMethodID string) (*domain.Subscription, error) {
+	key = strings.TrimSpace(key)
+	if key == "" || len(key) > 200 {
+		return nil, domain.ErrNoKey
+	}
+	if prev, err := s.idem.Get(ctx, userID+"|"+key); err == nil {
+		return s.resume(ctx, prev.SubscriptionID)
+	}
+	var v fault.Validation
+	if planID == "" {
+		v.Add("planId", "is required")
+	}
+	if m := validate.ID(paymentMethodID); m != "" {
+		v.Add("paymentMethodId", "%s", m)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	plan, err := s.plans.Get(ctx, planID)
+	if err != nil {
+		return nil, err
+	}
+	if plan.Price == 0 {
+		return nil, domain.ErrFreePlan
+	}
+	if cur, err := s.Current(ctx, userID); err == nil && cur.Open() {
+		// the same key may have committed since we looked: that is not a conflict
+		if prev, err := s.idem.Get(ctx, userID+"|"+key); err == nil {
+			return s.resume(ctx, prev.SubscriptionID)
+		}
+		return nil, domain.ErrAlreadyOpen
+	}
+	now := s.now().UTC()
+	sub := &domain.Subscription{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, PlanID: plan.ID, PaymentMethodID: paymentMethodID,
+		Key: key, Status: domain.Pending, Step: "starting", Members: []string{}, CreatedAt: now, UpdatedAt: now}
+	io, err := s.idem.CreateOp(userID+"|"+key, &ref{SubscriptionID: sub.ID})
+	if err != nil {
+		return nil, err
+	}
+	so, err := s.subs.CreateOp(sub.ID, sub)
+	if err != nil {
+		return nil, err
+	}
+	raw, etag, err := s.kv.Get(ctx, "mine|"+userID)
+	var l list
+	if err == nil {
+		_ = json.Unmarshal(raw, &l)
+	} else if !errors.Is(err, state.ErrNotFound) {
+		return nil, err
+	}
+	l.IDs = append([]string{sub.ID}, l.IDs...)
+	mo, err := s.mine.PutOp(userID, &l)
+	if err != nil {
+		return nil, err
+	}
+	mo.ETag, mo.InsertOnly = etag, etag == ""
+	if err := s.kv.Transact(ctx, []state.Op{io, so, mo}); err != nil {
+		if errors.Is(err, state.ErrConflict) { // the same key raced us, or another purchase did
+			if prev, gerr := s.idem.Get(ctx, userID+"|"+key); gerr == nil {
+				return s.resume(ctx, prev.SubscriptionID)
+			}
+			return nil, domain.ErrAlreadyOpen
+		}
+		return nil, err
+	}
+	return s.resume(ctx, sub.ID)
+}
+
+// resume makes sure a pending subscription has its workflow (starting one
+// that exists already is harmless) and returns it.
+func (s *Service) resume(ctx context.Context, id string) (*domain.Subscription, error) {
+	sub, err := s.subs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sub.Status == domain.Pending && sub.Step == "starting" {
+		if err := s.wf.StartCheckout(ctx, id); err != nil {
+			return nil, fault.Wrap(fault.KindUnavailable, "checkout-unavailable", "the checkout could not start; retry with the same Idempotency-Key", err)
+		}
+	}
+	return sub, nil
+}
+
+// Get returns the owner's subscription (404 for anyone else).
+func (s *Service) Get(ctx context.Context, userID, id string) (*domain.Subscription, error) {
+	if m := validate.ID(id); m != "" {
+		return nil, fault.Invalid("id", m)
+	}
+	sub, err := s.subs.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sub.UserID != userID {
+		return nil, domain.ErrNotFound
+	}
+	return sub, nil
+}
+
+// Current is the user's newest subscription.
+func (s *Service) Current(ctx context.Context, userID string) (*domain.Subscription, error) {
+	l, err := s.mine.Get(ctx, userID)
+	if errors.Is(err, state.ErrNotFound) || err == nil && len(l.IDs) == 0 {
+		return nil, domain.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.subs.Get(ctx, l.IDs[0])
+}
+
+// Cancel stops renewal: the subscription ends at the end of its period.
+func (s *Service) Cancel(ctx context.Context, userID, id string) (*domain.Subscription, error) {
+	sub, err := s.Get(ctx, userID, id)
+	if err != nil {
+		return nil, err
+	}
+	if sub.Status != domain.Active {
+		return nil, domain.ErrNotActive
+	}
+	sub, err = s.subs.Update(ctx, id, func(x *domain.Subscription) error {
+		x.CancelAtPeriodEnd, x.UpdatedAt = true, s.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.wf.RaiseCancel(ctx, id); err != nil {
+		return nil, fault.Wrap(fault.KindUnavailable, "cancel-unavailable", "the cancellation could not be delivered; try again", err)
+	}
+	return sub, nil
+}
+
+// AddMember adds a listener to a family subscription.
+func (s *Service) AddMember(ctx context.Context, userID, id, member string) (*domain.Subscription, error) {
+	if m := validate.ID(member); m != "" {
+		return nil, fault.Invalid("userId", m)
+	}
+	sub, err := s.Get(ctx, userID, id)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := s.plans.Get(ctx, sub.PlanID)
+	if err != nil {
+		return nil, err
+	}
+	if prev, err := s.members.Get(ctx, member); err == nil && prev.SubscriptionID != id {
+		if other, err := s.subs.Get(ctx, prev.SubscriptionID); err == nil && other.Status == domain.Active {
+			return nil, domain.ErrMemberElsewhr
+		}
+	}
+	raw, etag, err := s.kv.Get(ctx, "sub|"+id)
+	if err != nil {
+		return nil, err
+	}
+	var cur domain.Subscription
+	if err := json.Unmarshal(raw, &cur); err != nil {
+		return nil, err
+	}
+	if err := cur.AddMember(*plan, member); err != nil {
+		return nil, err
+	}
+	cur.UpdatedAt = s.now().UTC()
+	so, err := s.subs.PutOp(id, &cur)
+	if err != nil {
+		return nil, err
+	}
+	so.ETag = etag
+	mo, err := s.members.PutOp(member, &ref{SubscriptionID: id})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.kv.Transact(ctx, []state.Op{so, mo}); err != nil {
+		return nil, err
+	}
+	return &cur, nil
+}
+
+// RemoveMember removes a family member.
+func (s *Service) RemoveMember(ctx context.Context, userID, id, member string) (*domain.Subscription, error) {
+	if m := validate.ID(member); m != "" {
+		return nil, fault.Invalid("userId", m)
+	}
+	if _, err := s.Get(ctx, userID, id); err != nil {
+		return nil, err
+	}
+	sub, err := s.subs.Update(ctx, id, func(x *domain.Subscription) error {
+		x.RemoveMember(member)
+		x.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	_ = s.members.Delete(ctx, member)
+	return sub, nil
+}
+
+// Entitlement says what a listener may hear.
+type Entitlement struct {
+	FullAccess     bool   `json:"fullAccess"`
+	HighQuality    bool   `json:"highQuality"`
+	PlanID         string `json:"planId"`
+	SubscriptionID string `json:"subscriptionId,omitempty"`
+}
+
+// Entitlement of a user: their own active paid plan, or a family they belong to.
+func (s *Service) Entitlement(ctx context.Context, userID string) (Entitlement, error) {
+	check := func(sub *domain.Subscription) (Entitlement, bool) {
+		if sub == nil || sub.Status != domain.Active {
+			return Entitlement{}, false
+		}
+		plan, err := s.plans.Get(ctx, sub.PlanID)
+		if err != nil || plan.Price == 0 {
+			return Entitlement{}, false
+		}
+		return Entitlement{FullAccess: true, HighQuality: plan.HighQuality, PlanID: plan.ID, SubscriptionID: sub.ID}, true
+	}
+	if sub, err := s.Current(ctx, userID); err == nil {
+		if e, ok := check(sub); ok {
+			return e, nil
+		}
+	}
+	if m, err := s.members.Get(ctx, userID); err == nil {
+		if sub, err := s.subs.Get(ctx, m.SubscriptionID); err == nil && contains(sub.Members, userID) {
+			if e, ok := check(sub); ok {
+				return e, nil
+			}
+		}
+	}
+	return Entitlement{PlanID: "free"}, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,141 @@
+// Package ports translates HTTP to subscriptions' use cases.
+package ports
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/app"
+	"github.com/harmonia-music/harmonia/internal/platform"
+)
+
+// Routes mounts subscriptions' routes.
+func Routes(r *mux.Router, s *app.Service) {
+	h := handlers{s: s}
+	r.HandleFunc("/api/v1/plans", h.plans).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/subscriptions", h.subscribe).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/subscriptions/{id}", h.get).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/me/subscription", h.current).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/subscriptions/{id}/cancel", h.cancel).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/subscriptions/{id}/members", h.addMember).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/subscriptions/{id}/members", h.removeMember).Methods(http.MethodDelete)
+	r.HandleFunc("/internal/entitlements/{userId}", h.entitlement).Methods(http.MethodGet)
+}
+
+type handlers struct{ s *app.Service }
+
+func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c, ok := platform.CallerFrom(r.Context())
+	if !ok {
+		platform.WriteError(w, r, platform.E(platform.KindUnauthenticated, "unauthenticated", "sign in first"))
+	}
+	return c.UserID, ok
+}
+
+func (h handlers) plans(w http.ResponseWriter, r *http.Request) {
+	ps, err := h.s.Plans(r.Context())
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	platform.WriteJSON(w, http.StatusOK, map[string]any{"items": ps})
+}
+
+func (h handlers) subscribe(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		PlanID          string `json:"planId"`
+		PaymentMethodID string `json:"paymentMethodId"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	sub, err := h.s.Subscribe(r.Context(), uid, r.Header.Get("Idempotency-Key"), in.PlanID, in.PaymentMethodID)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/subscriptions/"+sub.ID)
+	platform.WriteJSON(w, http.StatusAccepted, sub)
+}
+
+func (h handlers) get(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	sub, err := h.s.Get(r.Context(), uid, mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, sub)
+}
+
+func (h handlers) current(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	sub, err := h.s.Current(r.Context(), uid)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, sub)
+}
+
+func (h handlers) cancel(w http.ResponseWriter, r *http.Request) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	sub, err := h.s.Cancel(r.Context(), uid, mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, sub)
+}
+
+func (h handlers) member(w http.ResponseWriter, r *http.Request, add bool) {
+	uid, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		UserID string `json:"userId"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	f := h.s.RemoveMember
+	if add {
+		f = h.s.AddMember
+	}
+	sub, err := f(r.Context(), uid, mux.Vars(r)["id"], in.UserID)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, sub)
+}
+
+func (h handlers) addMember(w http.ResponseWriter, r *http.Request)    { h.member(w, r, true) }
+func (h handlers) removeMember(w http.ResponseWriter, r *http.Request) { h.member(w, r, false) }
+
+func (h handlers) entitlement(w http.ResponseWriter, r *http.Request) {
+	e, err := h.s.Entitlement(r.Context(), mux.Vars(r)["userId"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, e)
+}
