@@ -127,3 +127,82 @@ func (fx *fixture) mix(ctx context.Context, c *http.Client, i int) int {
 		return get(ctx, c, fx.base+"/me", tok, "")
 	}
 }
+
+// buyers each have a card and no subscription yet (one open subscription per user).
+type buyers struct {
+	base   string
+	tokens []string
+	cards  []string
+	stamp  int64
+}
+
+func prepareBuyers(ctx context.Context, base string, n int) (*buyers, error) {
+	b := &buyers{base: base, tokens: make([]string, n), cards: make([]string, n), stamp: time.Now().UnixNano()}
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 8)
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem }()
+			var tk struct{ AccessToken string }
+			email := fmt.Sprintf("buyer-%d-%d@example.com", b.stamp, i)
+			if err := call(ctx, http.MethodPost, base+"/auth/register", "", map[string]any{"email": email, "password": "bench-password-1", "displayName": "Buyer"}, &tk); err != nil {
+				errs <- err
+				return
+			}
+			var pm struct{ ID string }
+			if err := call(ctx, http.MethodPost, base+"/me/payment-methods", tk.AccessToken, map[string]any{"cardNumber": "4242424242424242",
+				"expMonth": 12, "expYear": time.Now().Year() + 3, "cvc": "123", "holderName": "Buyer"}, &pm); err != nil {
+				errs <- err
+				return
+			}
+			b.tokens[i], b.cards[i] = tk.AccessToken, pm.ID
+			errs <- nil
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// checkout buys a subscription and waits for the saga to finish.
+func (b *buyers) checkout(ctx context.Context, c *http.Client, i int) int {
+	tok := b.tokens[i%len(b.tokens)]
+	body, _ := json.Marshal(map[string]string{"planId": "individual", "paymentMethodId": b.cards[i%len(b.cards)]})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.base+"/subscriptions", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d-%d", b.stamp, i))
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0
+	}
+	var s struct{ ID, Status string }
+	_ = json.NewDecoder(resp.Body).Decode(&s)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return resp.StatusCode
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/subscriptions/"+s.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&s)
+		resp.Body.Close()
+		switch s.Status {
+		case "pending":
+			continue
+		case "active":
+			return http.StatusOK
+		default:
+			return 599 // the saga ended otherwise: counted as an error
+		}
+	}
+	return 598 // not finished in a minute
+}

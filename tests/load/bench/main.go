@@ -69,7 +69,7 @@ func main() {
 type options struct {
 	scenarios                      string
 	floorRate, readRate, loginRate float64
-	mixRate                        float64
+	mixRate, checkoutRate          float64
 	duration, warmup               time.Duration
 	conns                          int
 	out, catalog                   string
@@ -82,6 +82,7 @@ func run(ctx context.Context) error {
 	flag.Float64Var(&o.readRate, "read-rate", 500, "read scenario requests per second")
 	flag.Float64Var(&o.loginRate, "login-rate", 40, "login scenario requests per second")
 	flag.Float64Var(&o.mixRate, "mix-rate", 300, "mix scenario requests per second")
+	flag.Float64Var(&o.checkoutRate, "checkout-rate", 50, "checkouts started per second")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured time per scenario")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured warm-up per scenario")
 	flag.IntVar(&o.conns, "conns", 16, "connections")
@@ -156,8 +157,15 @@ func run(ctx context.Context) error {
 			res = loadgen.Run(ctx, "mix", cfg(o.mixRate, mainStack.procs()), fx.mix)
 			res.Notes = prof(res)
 		case "checkout":
-			res = loadgen.Result{Scenario: "checkout", Errors: map[string]int{},
-				Notes: "not run: the subscriptions and payments services (the checkout saga) are not built yet"}
+			n := int(o.checkoutRate * (o.warmup + o.duration).Seconds())
+			buyers, err := prepareBuyers(ctx, fx.base, n)
+			if err != nil {
+				return err
+			}
+			c := cfg(o.checkoutRate, mainStack.procs())
+			c.Conns = max(o.conns, 64) // each checkout is held open until it completes
+			res = loadgen.Run(ctx, "checkout", c, buyers.checkout)
+			res.Notes = "latency: from POST /api/v1/subscriptions until the subscription left pending (polled every 25 ms)"
 		default:
 			return fmt.Errorf("unknown scenario %q", sc)
 		}
