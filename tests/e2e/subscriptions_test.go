@@ -345,3 +345,42 @@ func TestCrashMidCheckoutChargesOnce(t *testing.T) {
 		})
 	}
 }
+
+func TestFamilyMembersHearWholeTracks(t *testing.T) {
+	artist, artistID := artistSetup(t)
+	albumID := createAlbum(t, artist.AccessToken, artistID, "soul", "2022-06-06")
+	long := synth.WAV(505, 35, 8000)
+	trackID := addTrack(t, artist.AccessToken, albumID, 1, long)
+	expect(t, do(t, "POST", gw+"/albums/"+albumID+"/publish", artist.AccessToken, nil), 200)
+
+	owner := newAccount(t)
+	kid := newAccount(t)
+	r := subscribe(t, owner.AccessToken, "family-"+randomHex(4), "family", addCard(t, owner.AccessToken, "4242424242424242"))
+	expect(t, r, 202)
+	var s subscription
+	r.json(t, &s)
+	if s = settle(t, owner.AccessToken, s.ID); s.Status != "active" {
+		t.Fatalf("%+v", s)
+	}
+	expectProblem(t, do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", kid.AccessToken, map[string]string{"userId": kid.UserID}), 404, "")
+	expectProblem(t, do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", owner.AccessToken, map[string]string{"userId": "nope"}), 400, "userId")
+	expect(t, do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", owner.AccessToken, map[string]string{"userId": kid.UserID}), 200)
+	whole := func() bool {
+		r := do(t, "GET", gw+"/tracks/"+trackID+"/stream", kid.AccessToken, nil)
+		return r.Status == 200 && r.Header.Get("X-Harmonia-Preview") == "false" && len(r.Body) == len(long)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !whole() {
+		if time.Now().After(deadline) {
+			t.Fatal("a family member still hears previews")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	expect(t, do(t, "DELETE", gw+"/subscriptions/"+s.ID+"/members", owner.AccessToken, map[string]string{"userId": kid.UserID}), 200)
+	for deadline = time.Now().Add(20 * time.Second); whole(); {
+		if time.Now().After(deadline) {
+			t.Fatal("a removed member still hears whole tracks")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 )
 
@@ -130,10 +132,12 @@ func (fx *fixture) mix(ctx context.Context, c *http.Client, i int) int {
 
 // buyers each have a card and no subscription yet (one open subscription per user).
 type buyers struct {
-	base   string
-	tokens []string
-	cards  []string
-	stamp  int64
+	base    string
+	tokens  []string
+	cards   []string
+	stamp   int64
+	mu      sync.Mutex
+	started []started
 }
 
 func prepareBuyers(ctx context.Context, base string, n int) (*buyers, error) {
@@ -168,7 +172,8 @@ func prepareBuyers(ctx context.Context, base string, n int) (*buyers, error) {
 	return b, nil
 }
 
-// checkout buys a subscription and waits for the saga to finish.
+// checkout starts a purchase; completion is measured afterwards (settle),
+// so the measurement adds no polling load while the saga runs.
 func (b *buyers) checkout(ctx context.Context, c *http.Client, i int) int {
 	tok := b.tokens[i%len(b.tokens)]
 	body, _ := json.Marshal(map[string]string{"planId": "individual", "paymentMethodId": b.cards[i%len(b.cards)]})
@@ -176,33 +181,71 @@ func (b *buyers) checkout(ctx context.Context, c *http.Client, i int) int {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d-%d", b.stamp, i))
+	sent := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0
 	}
-	var s struct{ ID, Status string }
-	_ = json.NewDecoder(resp.Body).Decode(&s)
+	var s struct{ ID string }
+	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	_ = json.Unmarshal(raw, &s)
+	b.mu.Lock()
+	b.started = append(b.started, started{i: i, id: s.ID, sent: sent, status: resp.StatusCode})
+	b.mu.Unlock()
 	if resp.StatusCode != http.StatusAccepted {
-		return resp.StatusCode
+		firstCheckoutError.Do(func() { fmt.Fprintf(os.Stderr, "first refused checkout: %d %.300s\n", resp.StatusCode, raw) })
 	}
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/subscriptions/"+s.ID, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&s)
-		resp.Body.Close()
-		switch s.Status {
-		case "pending":
+	return resp.StatusCode
+}
+
+var firstCheckoutError sync.Once
+
+type started struct {
+	i      int
+	id     string
+	sent   time.Time
+	status int
+}
+
+// settle waits for every measured checkout to finish and returns the
+// completion latencies (activation time minus send time, in ms), the number
+// that ended otherwise, and the completion rate over the run.
+func (b *buyers) settle(ctx context.Context, warm int) (lat []float64, failed map[string]int, rate float64) {
+	failed = map[string]int{}
+	var first, last time.Time
+	for _, st := range b.started {
+		if st.i < warm {
 			continue
-		case "active":
-			return http.StatusOK
-		default:
-			return 599 // the saga ended otherwise: counted as an error
+		}
+		if st.status != http.StatusAccepted {
+			failed[fmt.Sprint(st.status)]++
+			continue
+		}
+		tok := b.tokens[st.i%len(b.tokens)]
+		var s struct {
+			Status      string
+			PeriodStart *time.Time
+		}
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if err := call(ctx, http.MethodGet, b.base+"/subscriptions/"+st.id, tok, nil, &s); err == nil && s.Status != "pending" {
+				break
+			}
+		}
+		if s.Status != "active" || s.PeriodStart == nil {
+			failed[s.Status]++
+			continue
+		}
+		lat = append(lat, float64(s.PeriodStart.Sub(st.sent).Microseconds())/1000)
+		if first.IsZero() || st.sent.Before(first) {
+			first = st.sent
+		}
+		if s.PeriodStart.After(last) {
+			last = *s.PeriodStart
 		}
 	}
-	return 598 // not finished in a minute
+	if len(lat) > 0 && last.After(first) {
+		rate = float64(len(lat)) / last.Sub(first).Seconds()
+	}
+	return lat, failed, rate
 }

@@ -39,6 +39,7 @@ type Result struct {
 	Errors      map[string]int     `json:"errors"`
 	P50         float64            `json:"p50Ms"`
 	P90         float64            `json:"p90Ms"`
+	P95         float64            `json:"p95Ms"`
 	P99         float64            `json:"p99Ms"`
 	P999        float64            `json:"p999Ms"`
 	Max         float64            `json:"maxMs"`
@@ -111,11 +112,9 @@ func Run(ctx context.Context, name string, cfg Config, req Request) Result {
 
 	res := Result{Scenario: name, Rate: cfg.Rate, Errors: map[string]int{}, CPUPerReqMs: map[string]float64{}, RSSMB: map[string]float64{}}
 	var lat []float64
-	var sum float64
 	for _, s := range samples[warm:total] {
 		ms := float64(s.latency.Microseconds()) / 1000
 		lat = append(lat, ms)
-		sum += ms
 		if s.status < 200 || s.status >= 400 {
 			res.Errors[strconv.Itoa(s.status)]++
 		}
@@ -123,11 +122,8 @@ func Run(ctx context.Context, name string, cfg Config, req Request) Result {
 	if len(lat) == 0 {
 		return res
 	}
-	sort.Float64s(lat)
-	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	res.Requests = len(lat)
+	res.Summarize(lat)
 	res.Achieved = float64(len(lat)) / elapsed.Seconds()
-	res.P50, res.P90, res.P99, res.P999, res.Max, res.Mean = q(0.5), q(0.9), q(0.99), q(0.999), lat[len(lat)-1], sum/float64(len(lat))
 	for name, b := range before {
 		a, ok := after[name]
 		if !ok {
@@ -137,6 +133,22 @@ func Run(ctx context.Context, name string, cfg Config, req Request) Result {
 		res.RSSMB[name] = a.rssMB
 	}
 	return res
+}
+
+// Summarize fills the percentiles from latencies in milliseconds.
+func (r *Result) Summarize(lat []float64) {
+	if len(lat) == 0 {
+		return
+	}
+	sort.Float64s(lat)
+	var sum float64
+	for _, v := range lat {
+		sum += v
+	}
+	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	r.Requests = len(lat)
+	r.P50, r.P90, r.P95, r.P99, r.P999 = q(0.5), q(0.9), q(0.95), q(0.99), q(0.999)
+	r.Max, r.Mean = lat[len(lat)-1], sum/float64(len(lat))
 }
 
 type procStat struct {
