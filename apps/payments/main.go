@@ -31,7 +31,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	env := platform.NewEnv(getenv)
 	common := platform.LoadCommon(env, "payments")
 	store := env.String("PAYMENTS_STATE_STORE", "payments-store")
-	pubsubName := env.String("PUBSUB_NAME", "pubsub")
 	chargeTimeout := env.Duration("PAYMENTS_CHARGE_TIMEOUT", 2*time.Second)
 	slow := env.Duration("PAYMENTS_SIMULATOR_SLOW", 10*time.Second)
 	if err := env.Err(); err != nil {
@@ -42,8 +41,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	sc := dapr.NewSidecar(common)
 	defer sc.Close()
 	kv := dapr.NewStateStore(sc, store)
-	service := app.New(kv, app.NewSimulator(slow, kv), adapters.Auth{Invoker: dapr.NewInvoker(sc)},
-		dapr.NewPublisher(sc, pubsubName), chargeTimeout, nil)
+	service := app.New(kv, app.NewSimulator(slow, kv), adapters.Auth{Invoker: dapr.NewInvoker(sc)}, chargeTimeout, nil)
 	ports.Routes(svc.Router, service)
 	return svc.Run(ctx)
 }

@@ -42,7 +42,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		TestHooks:            env.Bool("SUBSCRIPTIONS_TEST_HOOKS", false),
 	}
 	store := env.String("SUBSCRIPTIONS_STATE_STORE", "subscriptions-store")
-	pubsubName := env.String("PUBSUB_NAME", "pubsub")
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -50,7 +49,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	slog.SetDefault(svc.Log)
 	sc := dapr.NewSidecar(common)
 	defer sc.Close()
-	service := app.New(cfg, dapr.NewStateStore(sc, store), adapters.Payments{Invoker: dapr.NewInvoker(sc)}, dapr.NewPublisher(sc, pubsubName), nil)
+	service := app.New(cfg, dapr.NewStateStore(sc, store), adapters.Payments{Invoker: dapr.NewInvoker(sc)}, nil)
 	conn, err := sc.Conn()
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package dapr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -71,8 +72,21 @@ func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
 	if err != nil {
 		return err
 	}
-	items := make([]*daprc.StateOperation, 0, len(ops))
+	store := s.name
+	items := make([]*daprc.StateOperation, 0, len(ops)+1)
 	for _, op := range ops {
+		if op.Event != nil {
+			// the outbox component for this topic shares this store's table
+			store = OutboxComponent(s.name, op.Event.Topic)
+			data, err := json.Marshal(op.Event.Data)
+			if err != nil {
+				return err
+			}
+			items = append(items, &daprc.StateOperation{Type: daprc.StateOperationTypeUpsert, Item: &daprc.SetStateItem{
+				Key: op.Key, Value: data,
+				Metadata: map[string]string{"outbox.projection": "true", "datacontenttype": "application/json", "contentType": "application/json"},
+			}})
+		}
 		it := &daprc.SetStateItem{Key: op.Key, Value: op.Value, Metadata: op.Metadata,
 			Options: &daprc.StateOptions{Consistency: daprc.StateConsistencyStrong, Concurrency: daprc.StateConcurrencyLastWrite}}
 		if op.ETag != "" || op.InsertOnly {
@@ -81,11 +95,17 @@ func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
 		if op.ETag != "" {
 			it.Etag = &daprc.ETag{Value: op.ETag}
 		}
-		if op.TTLSeconds > 0 {
+		if op.TTLSeconds > 0 || op.Event != nil {
 			if it.Metadata == nil {
 				it.Metadata = map[string]string{}
 			}
+		}
+		if op.TTLSeconds > 0 {
 			it.Metadata["ttlInSeconds"] = strconv.Itoa(op.TTLSeconds)
+		}
+		if op.Event != nil { // copied into the outbox's CloudEvent
+			it.Metadata["datacontenttype"] = "application/json"
+			it.Metadata["type"] = op.Event.Topic
 		}
 		typ := daprc.StateOperationTypeUpsert
 		if op.Delete {
@@ -93,14 +113,22 @@ func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
 		}
 		items = append(items, &daprc.StateOperation{Type: typ, Item: it})
 	}
-	err = c.ExecuteStateTransaction(ctx, s.name, s.Metadata, items)
+	err = c.ExecuteStateTransaction(ctx, store, s.Metadata, items)
 	if err != nil {
 		if isETagMismatch(err) {
 			return state.ErrConflict
 		}
-		return fmt.Errorf("state transaction %s: %w", s.name, err)
+		return fmt.Errorf("state transaction %s: %w", store, err)
 	}
 	return nil
+}
+
+// OutboxComponent names the state store component that publishes topic
+// through Dapr's transactional outbox for store: "<store>-outbox-<topic>"
+// with dots and underscores as dashes (payments-store-outbox-payment-succeeded). It must
+// point at the same data as store.
+func OutboxComponent(store, topic string) string {
+	return store + "-outbox-" + strings.NewReplacer(".", "-", "_", "-").Replace(topic)
 }
 
 func isETagMismatch(err error) bool {

@@ -14,6 +14,8 @@ type Memory struct {
 	version int
 	// FailNext, when set, makes the next Transact fail with this error.
 	FailNext error
+	// Events are the events committed with transactions (the outbox).
+	Events []Event
 }
 
 type memItem struct {
@@ -66,6 +68,9 @@ func (m *Memory) Transact(_ context.Context, ops []Op) error {
 		}
 	}
 	for _, op := range ops {
+		if op.Event != nil {
+			m.Events = append(m.Events, *op.Event)
+		}
 		if op.Delete {
 			delete(m.data, op.Key)
 			continue

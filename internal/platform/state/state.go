@@ -29,6 +29,16 @@ type Op struct {
 	InsertOnly bool   // with no ETag: fail if the key exists
 	TTLSeconds int
 	Metadata   map[string]string
+	// Event, when set, is published atomically with this transaction
+	// (Dapr's transactional outbox). A transaction may carry one event, and
+	// then no other upsert: the outbox announces every upsert it commits.
+	Event *Event
+}
+
+// Event is published on Topic with Data as its JSON payload.
+type Event struct {
+	Topic string
+	Data  any
 }
 
 // KV is the state store port.
@@ -190,6 +200,36 @@ func (r Repo[T]) UpdateIf(ctx context.Context, id, ifMatch string, fn func(*T) e
 			if errors.Is(err, ErrConflict) && ifMatch != "" {
 				return nil, ErrPrecondition
 			}
+			return nil, err
+		}
+	}
+}
+
+// UpdateAnnounce is Update whose callback also returns the event that
+// announces the change (or nil); the change and the event commit together.
+func (r Repo[T]) UpdateAnnounce(ctx context.Context, id string, fn func(*T) (*Event, error)) (*T, error) {
+	retries := r.Retries
+	if retries == 0 {
+		retries = 5
+	}
+	for attempt := 0; ; attempt++ {
+		v, etag, err := r.getWithETag(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		ev, err := fn(v)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		err = r.KV.Transact(ctx, []Op{{Key: r.key(id), Value: b, ETag: etag, Event: ev}})
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt >= retries {
 			return nil, err
 		}
 	}

@@ -21,11 +21,6 @@ type Billing interface {
 	Verify(ctx context.Context, userID string) error
 }
 
-// Publisher publishes events.
-type Publisher interface {
-	Publish(ctx context.Context, topic string, data any) error
-}
-
 // Service implements payments.
 type Service struct {
 	kv            state.KV
@@ -34,7 +29,6 @@ type Service struct {
 	history       state.Repo[History]
 	proc          Processor
 	billing       Billing
-	pub           Publisher
 	chargeTimeout time.Duration
 	now           func() time.Time
 }
@@ -45,21 +39,16 @@ type History struct {
 	MethodIDs  []string `json:"methodIds"`
 }
 
-// New wires the service.
-func New(kv state.KV, proc Processor, billing Billing, pub Publisher, chargeTimeout time.Duration, now func() time.Time) *Service {
+// New wires the service. Its events (payment.succeeded, payment.failed,
+// payment.refunded) commit with the charge through the transactional outbox.
+func New(kv state.KV, proc Processor, billing Billing, chargeTimeout time.Duration, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{kv: kv, proc: proc, billing: billing, pub: pub, chargeTimeout: chargeTimeout, now: now,
+	return &Service{kv: kv, proc: proc, billing: billing, chargeTimeout: chargeTimeout, now: now,
 		methods: state.Repo[domain.PaymentMethod]{KV: kv, Prefix: "method|", NotFound: domain.ErrMethodNotFound},
 		charges: state.Repo[domain.Charge]{KV: kv, Prefix: "charge|", NotFound: domain.ErrChargeNotFound},
 		history: state.Repo[History]{KV: kv, Prefix: "history|"}}
-}
-
-func (s *Service) publish(ctx context.Context, topic string, data any) {
-	if err := s.pub.Publish(ctx, topic, data); err != nil {
-		slog.Default().Warn("event not published", slog.String("topic", topic), slog.String("error", err.Error()))
-	}
 }
 
 // historyOp updates the user's history in the same transaction as a write.
@@ -243,20 +232,22 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 	pctx, cancel := context.WithTimeout(ctx, s.chargeTimeout)
 	res, perr := s.proc.Charge(pctx, pm.Token, claimed.Amount, claimed.Currency, claimed.Key)
 	cancel()
-	final, err := s.charges.Update(context.WithoutCancel(ctx), in.IdempotencyKey, func(c *domain.Charge) error {
+	final, err := s.charges.UpdateAnnounce(context.WithoutCancel(ctx), in.IdempotencyKey, func(c *domain.Charge) (*state.Event, error) {
 		if c.Status == domain.Voided { // refunded while we waited: never take the money now
-			return nil
+			return nil, nil
 		}
 		c.UpdatedAt = s.now().UTC()
 		switch {
 		case perr != nil:
 			c.Status, c.Reason = domain.Failed, "processor did not answer in time"
+			return nil, nil
 		case res.Approved:
 			c.Status, c.ProcessorRef, c.Reason = domain.Succeeded, res.Ref, ""
+			return &state.Event{Topic: "payment.succeeded", Data: chargeEvent(c)}, nil
 		default:
 			c.Status, c.Reason = domain.Declined, res.Decline
+			return &state.Event{Topic: "payment.failed", Data: chargeEvent(c)}, nil
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -269,12 +260,7 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 		}
 		return final, nil
 	}
-	switch final.Status {
-	case domain.Succeeded:
-		s.publish(ctx, "payment.succeeded", chargeEvent(final))
-	case domain.Declined:
-		s.publish(ctx, "payment.failed", chargeEvent(final))
-	case domain.Failed:
+	if final.Status == domain.Failed {
 		return nil, domain.ErrProcessor
 	}
 	return final, nil
@@ -317,21 +303,18 @@ func (s *Service) Refund(ctx context.Context, key string) (*domain.Charge, error
 			return nil, fault.Wrap(fault.KindUnavailable, "processor-unavailable", "the refund did not go through; try again", err)
 		}
 	}
-	out, err := s.charges.Update(ctx, key, func(c *domain.Charge) error {
+	return s.charges.UpdateAnnounce(ctx, key, func(c *domain.Charge) (*state.Event, error) {
 		now := s.now().UTC()
+		c.UpdatedAt = now
 		switch c.Status {
 		case domain.Succeeded:
 			c.Status, c.RefundedAt = domain.Refunded, &now
+			return &state.Event{Topic: "payment.refunded", Data: chargeEvent(c)}, nil
 		case domain.Processing, domain.Failed:
 			c.Status, c.Reason = domain.Voided, "voided by compensation"
 		}
-		c.UpdatedAt = now
-		return nil
+		return nil, nil
 	})
-	if err == nil && out.Status == domain.Refunded {
-		s.publish(ctx, "payment.refunded", chargeEvent(out))
-	}
-	return out, err
 }
 
 // Payments lists a user's charges and refunds, newest first.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/harmonia-music/harmonia/apps/payments/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/platform"
-	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -45,8 +44,8 @@ func card(n string) domain.CardInput {
 
 func TestChargesAreIdempotentAndRefundsVoid(t *testing.T) {
 	ctx := context.Background()
-	kv, pub := state.NewMemory(), &pubsub.Memory{}
-	s := New(kv, NewSimulator(time.Second, kv), okBilling{}, pub, 200*time.Millisecond, nil)
+	kv := state.NewMemory()
+	s := New(kv, NewSimulator(time.Second, kv), okBilling{}, 200*time.Millisecond, nil)
 	pm, err := s.AddMethod(ctx, uid, card("4242424242424242"))
 	if err != nil || pm.Last4 != "4242" || pm.Brand != "visa" {
 		t.Fatal(pm, err)
@@ -86,8 +85,9 @@ func TestChargesAreIdempotentAndRefundsVoid(t *testing.T) {
 	if _, err := s.Charge(ctx, ChargeInput{IdempotencyKey: "k4", UserID: uid, PaymentMethodID: pm.ID, Amount: 1, Currency: "EUR"}); platform.StatusOf(err) != 403 {
 		t.Fatal(err)
 	}
-	if topics := pub.Topics(); topics[0] != "payment.succeeded" || topics[1] != "payment.refunded" {
-		t.Fatal(topics)
+	// events commit with the charge (the outbox), one per outcome
+	if len(kv.Events) != 2 || kv.Events[0].Topic != "payment.succeeded" || kv.Events[1].Topic != "payment.refunded" {
+		t.Fatal(kv.Events)
 	}
 	hist, _ := s.Payments(ctx, uid)
 	if len(hist) != 2 || hist[0].Key != "k2" || hist[1].Key != "k1" { // newest first; refused attempts leave nothing
@@ -99,7 +99,7 @@ func TestApprovalAfterVoidIsGivenBack(t *testing.T) {
 	ctx := context.Background()
 	kv := state.NewMemory()
 	g := &gatedProcessor{Simulator: NewSimulator(time.Second, kv), gate: make(chan struct{})}
-	s := New(kv, g, okBilling{}, &pubsub.Memory{}, 5*time.Second, nil)
+	s := New(kv, g, okBilling{}, 5*time.Second, nil)
 	pm, _ := s.AddMethod(ctx, uid, card("4242424242424242"))
 	done := make(chan *domain.Charge)
 	go func() {
@@ -126,7 +126,7 @@ func TestApprovalAfterVoidIsGivenBack(t *testing.T) {
 func TestMethodsBelongToTheirOwner(t *testing.T) {
 	ctx := context.Background()
 	kv := state.NewMemory()
-	s := New(kv, NewSimulator(time.Second, kv), okBilling{}, &pubsub.Memory{}, time.Second, nil)
+	s := New(kv, NewSimulator(time.Second, kv), okBilling{}, time.Second, nil)
 	pm, _ := s.AddMethod(ctx, uid, card("5555555555554444"))
 	if err := s.DeleteMethod(ctx, "01930000-0000-7000-8000-0000000000c2", pm.ID); !errors.Is(err, domain.ErrMethodNotFound) {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -45,11 +44,6 @@ type Workflows interface {
 	RaiseCancel(ctx context.Context, subscriptionID string) error
 }
 
-// Publisher publishes events.
-type Publisher interface {
-	Publish(ctx context.Context, topic string, data any) error
-}
-
 // Config tunes the saga.
 type Config struct {
 	Period               time.Duration // a billing period (tests use seconds)
@@ -71,7 +65,6 @@ type Service struct {
 	members  state.Repo[ref]
 	payments Payments
 	wf       Workflows
-	pub      Publisher
 	now      func() time.Time
 }
 
@@ -85,11 +78,11 @@ type list struct {
 
 // New wires the service; wf may be set later (SetWorkflows) because the
 // workflow worker needs the service's activities.
-func New(cfg Config, kv state.KV, payments Payments, pub Publisher, now func() time.Time) *Service {
+func New(cfg Config, kv state.KV, payments Payments, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{cfg: cfg, kv: kv, payments: payments, pub: pub, now: now,
+	return &Service{cfg: cfg, kv: kv, payments: payments, now: now,
 		plans:   state.Repo[domain.Plan]{KV: kv, Prefix: "plan|", NotFound: domain.ErrPlanNotFound},
 		subs:    state.Repo[domain.Subscription]{KV: kv, Prefix: "sub|", NotFound: domain.ErrNotFound},
 		idem:    state.Repo[ref]{KV: kv, Prefix: "idem|"},
@@ -100,12 +93,11 @@ func New(cfg Config, kv state.KV, payments Payments, pub Publisher, now func() t
 // SetWorkflows connects the workflow client.
 func (s *Service) SetWorkflows(wf Workflows) { s.wf = wf }
 
-func (s *Service) publish(ctx context.Context, topic string, sub *domain.Subscription) {
-	ev := map[string]any{"subscriptionId": sub.ID, "userId": sub.UserID, "planId": sub.PlanID, "status": sub.Status,
+// event is the payload of every subscription.* event; it goes out through
+// the transactional outbox with the change it announces.
+func (s *Service) event(sub *domain.Subscription) map[string]any {
+	return map[string]any{"subscriptionId": sub.ID, "userId": sub.UserID, "planId": sub.PlanID, "status": sub.Status,
 		"cycle": sub.Cycle, "outcome": sub.Outcome, "periodEnd": sub.PeriodEnd, "at": s.now().UTC()}
-	if err := s.pub.Publish(ctx, topic, ev); err != nil {
-		slog.Default().Warn("event not published", slog.String("topic", topic), slog.String("error", err.Error()))
-	}
 }
 
 // SeedPlans stores the default plans unless present (first start).

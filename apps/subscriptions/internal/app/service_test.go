@@ -7,7 +7,6 @@ import (
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/platform"
-	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -32,7 +31,7 @@ const (
 func TestSubscribeIsIdempotentAndExclusive(t *testing.T) {
 	ctx := context.Background()
 	kv, wf := state.NewMemory(), &fakeWF{}
-	s := New(Config{}, kv, nil, &pubsub.Memory{}, nil)
+	s := New(Config{}, kv, nil, nil)
 	s.SetWorkflows(wf)
 	if err := s.SeedPlans(ctx); err != nil {
 		t.Fatal(err)
@@ -65,7 +64,7 @@ func TestSubscribeIsIdempotentAndExclusive(t *testing.T) {
 func TestEntitlementsAndFamily(t *testing.T) {
 	ctx := context.Background()
 	kv := state.NewMemory()
-	s := New(Config{}, kv, nil, &pubsub.Memory{}, nil)
+	s := New(Config{}, kv, nil, nil)
 	s.SetWorkflows(&fakeWF{})
 	_ = s.SeedPlans(ctx)
 	sub, _ := s.Subscribe(ctx, owner, "k", "family", pm)

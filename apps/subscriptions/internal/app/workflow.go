@@ -10,6 +10,7 @@ import (
 	"github.com/dapr/durabletask-go/workflow"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
 // CheckoutInput is the checkout workflow's input; the instance id is the
@@ -172,9 +173,13 @@ func (s *Service) activateActivity(ctx workflow.ActivityContext) (any, error) {
 	if in.Cycle < 0 {
 		return s.subs.Get(c, in.SubscriptionID)
 	}
-	sub, err := s.subs.Update(c, in.SubscriptionID, func(x *domain.Subscription) error {
+	topic := "subscription.activated"
+	if in.Cycle > 0 {
+		topic = "subscription.renewed"
+	}
+	return s.subs.UpdateAnnounce(c, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
 		if s.cfg.TestHooks && strings.HasPrefix(x.Key, "fail-activation") {
-			return errors.New("test hook: activation fails")
+			return nil, errors.New("test hook: activation fails")
 		}
 		now := s.now().UTC()
 		start := now
@@ -183,17 +188,8 @@ func (s *Service) activateActivity(ctx workflow.ActivityContext) (any, error) {
 		}
 		end := start.Add(s.periodFor(x))
 		x.Status, x.Step, x.Cycle, x.PeriodStart, x.PeriodEnd, x.UpdatedAt = domain.Active, "active", in.Cycle%1000, &start, &end, now
-		return nil
+		return &state.Event{Topic: topic, Data: s.event(x)}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	topic := "subscription.activated"
-	if in.Cycle > 0 {
-		topic = "subscription.renewed"
-	}
-	s.publish(c, topic, sub)
-	return sub, nil
 }
 
 func (s *Service) refundActivity(ctx workflow.ActivityContext) (any, error) {
@@ -215,19 +211,16 @@ func (s *Service) finishActivity(ctx workflow.ActivityContext) (any, error) {
 		return nil, err
 	}
 	c := ctx.Context()
-	sub, err := s.subs.Update(c, in.SubscriptionID, func(x *domain.Subscription) error {
-		x.Status, x.Outcome, x.Step, x.UpdatedAt = in.Status, in.Outcome, "done", s.now().UTC()
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
 	topic := map[string]string{domain.PaymentFailed: "subscription.payment_failed", domain.Failed: "subscription.payment_failed",
 		domain.Cancelled: "subscription.cancelled", domain.Expired: "subscription.expired"}[in.Status]
-	if topic != "" {
-		s.publish(c, topic, sub)
-	}
-	return nil, nil
+	_, err := s.subs.UpdateAnnounce(c, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
+		x.Status, x.Outcome, x.Step, x.UpdatedAt = in.Status, in.Outcome, "done", s.now().UTC()
+		if topic == "" {
+			return nil, nil
+		}
+		return &state.Event{Topic: topic, Data: s.event(x)}, nil
+	})
+	return nil, err
 }
 
 // WorkflowClient adapts durabletask's client to the Workflows port.
