@@ -3,12 +3,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/albums/internal/adapters"
@@ -19,14 +15,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "albums:", err)
-		os.Exit(1)
-	}
-}
+func main() { platform.Main("albums", run) }
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := platform.NewEnv(getenv)

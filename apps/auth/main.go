@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/auth/internal/adapters"
@@ -19,14 +16,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "auth:", err)
-		os.Exit(1)
-	}
-}
+func main() { platform.Main("auth", run) }
 
 // DefaultAdminPassword is the local-only administrator password used when the
 // secret store has no HARMONIA_ADMIN_PASSWORD. README names it.

@@ -4,14 +4,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/authn"
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/openapi"
@@ -24,14 +20,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/token"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
-	}
-}
+func main() { platform.Main("gateway", run) }
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := platform.NewEnv(getenv)

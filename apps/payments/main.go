@@ -3,12 +3,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/payments/internal/adapters"
@@ -18,14 +14,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "payments:", err)
-		os.Exit(1)
-	}
-}
+func main() { platform.Main("payments", run) }
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := platform.NewEnv(getenv)

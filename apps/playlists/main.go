@@ -3,12 +3,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/adapters"
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/app"
@@ -18,14 +14,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "playlists:", err)
-		os.Exit(1)
-	}
-}
+func main() { platform.Main("playlists", run) }
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := platform.NewEnv(getenv)

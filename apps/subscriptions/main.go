@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/dapr/durabletask-go/workflow"
@@ -21,14 +18,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "subscriptions:", err)
-		os.Exit(1)
-	}
-}
+func main() { platform.Main("subscriptions", run) }
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := platform.NewEnv(getenv)

@@ -3,12 +3,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/adapters"
 	"github.com/harmonia-music/harmonia/apps/users/internal/app"
@@ -17,14 +13,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "users:", err)
-		os.Exit(1)
-	}
-}
+func main() { platform.Main("users", run) }
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := platform.NewEnv(getenv)

@@ -142,3 +142,24 @@ func TestEnvCollectsEveryProblem(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestIfMatchVersion(t *testing.T) {
+	cases := map[string]int{"": 0, "*": 0, `"v3"`: 3, `W/"v12"`: 12, `"v0"`: -1, `"abc"`: -1, "v7": 7}
+	for h, want := range cases {
+		r := httptest.NewRequest("PUT", "/x", nil)
+		r.Header.Set("If-Match", h)
+		got, err := platform.IfMatchVersion(r)
+		if want < 0 {
+			if platform.StatusOf(err) != 412 {
+				t.Errorf("%q: %v", h, err)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("%q: %d %v", h, got, err)
+		}
+	}
+	if platform.VersionETag(4) != `"v4"` {
+		t.Fatal(platform.VersionETag(4))
+	}
+}

@@ -61,12 +61,8 @@ func viewer(r *http.Request) domain.Viewer {
 }
 
 func signedIn(w http.ResponseWriter, r *http.Request) (domain.Viewer, bool) {
-	v := viewer(r)
-	if v.UserID == "" {
-		platform.WriteError(w, r, platform.E(platform.KindUnauthenticated, "unauthenticated", "sign in first"))
-		return v, false
-	}
-	return v, true
+	c, ok := platform.SignedIn(w, r)
+	return domain.Viewer{UserID: c.UserID, IsAdmin: c.HasRole("admin")}, ok
 }
 
 func limit(r *http.Request) (int, error) {
@@ -77,21 +73,6 @@ func limit(r *http.Request) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		return 0, platform.Invalid("limit", "must be a number between 1 and 100")
-	}
-	return n, nil
-}
-
-func etag(version int) string { return `"v` + strconv.Itoa(version) + `"` }
-
-// ifMatch reads an If-Match version ("v3"); 0 when absent.
-func ifMatch(r *http.Request) (int, error) {
-	h := strings.TrimSpace(r.Header.Get("If-Match"))
-	if h == "" || h == "*" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), "v"))
-	if err != nil || n < 1 {
-		return -1, platform.E(platform.KindPrecondition, "precondition-failed", "If-Match must be an ETag this API gave you")
 	}
 	return n, nil
 }
@@ -168,7 +149,7 @@ func (h handlers) createAlbum(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/albums/"+al.ID)
-	w.Header().Set("ETag", etag(al.Version))
+	w.Header().Set("ETag", platform.VersionETag(al.Version))
 	platform.WriteJSON(w, http.StatusCreated, al)
 }
 
@@ -178,7 +159,7 @@ func (h handlers) album(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", etag(al.Version))
+	w.Header().Set("ETag", platform.VersionETag(al.Version))
 	platform.WriteJSON(w, http.StatusOK, al)
 }
 
@@ -187,7 +168,7 @@ func (h handlers) patchAlbum(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	match, err := ifMatch(r)
+	match, err := platform.IfMatchVersion(r)
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
@@ -202,7 +183,7 @@ func (h handlers) patchAlbum(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", etag(al.Version))
+	w.Header().Set("ETag", platform.VersionETag(al.Version))
 	platform.WriteJSON(w, http.StatusOK, al)
 }
 
@@ -238,7 +219,7 @@ func (h handlers) publish(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", etag(al.Version))
+	w.Header().Set("ETag", platform.VersionETag(al.Version))
 	platform.WriteJSON(w, http.StatusOK, al)
 }
 

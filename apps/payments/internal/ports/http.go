@@ -25,14 +25,6 @@ func Routes(r *mux.Router, s *app.Service) {
 
 type handlers struct{ s *app.Service }
 
-func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
-	c, ok := platform.CallerFrom(r.Context())
-	if !ok {
-		platform.WriteError(w, r, platform.E(platform.KindUnauthenticated, "unauthenticated", "sign in first"))
-	}
-	return c.UserID, ok
-}
-
 func (h handlers) add(w http.ResponseWriter, r *http.Request) {
 	uid, ok := caller(w, r)
 	if !ok {
@@ -118,4 +110,9 @@ func (h handlers) refund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	platform.WriteJSON(w, http.StatusOK, c)
+}
+
+func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c, ok := platform.SignedIn(w, r)
+	return c.UserID, ok
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -44,32 +43,12 @@ func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
 
 type handlers struct{ s *app.Service }
 
-func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
-	c, ok := platform.CallerFrom(r.Context())
-	if !ok {
-		platform.WriteError(w, r, platform.E(platform.KindUnauthenticated, "unauthenticated", "sign in first"))
-	}
-	return c.UserID, ok
-}
-
-func ifMatch(r *http.Request) (int, error) {
-	h := strings.TrimSpace(r.Header.Get("If-Match"))
-	if h == "" || h == "*" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), "v"))
-	if err != nil || n < 1 {
-		return 0, domain.ErrStale
-	}
-	return n, nil
-}
-
 func reply(w http.ResponseWriter, r *http.Request, status int, p *domain.Playlist, err error) {
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", `"v`+strconv.Itoa(p.Version)+`"`)
+	w.Header().Set("ETag", platform.VersionETag(p.Version))
 	platform.WriteJSON(w, status, p)
 }
 
@@ -130,7 +109,7 @@ func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	match, err := ifMatch(r)
+	match, err := platform.IfMatchVersion(r)
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
@@ -153,7 +132,7 @@ func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	match, err := ifMatch(r)
+	match, err := platform.IfMatchVersion(r)
 	if err == nil {
 		err = h.s.Delete(r.Context(), uid, mux.Vars(r)["id"], match)
 	}
@@ -169,7 +148,7 @@ func (h handlers) addTrack(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	match, err := ifMatch(r)
+	match, err := platform.IfMatchVersion(r)
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
@@ -191,7 +170,7 @@ func (h handlers) removeEntry(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	match, err := ifMatch(r)
+	match, err := platform.IfMatchVersion(r)
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
@@ -205,7 +184,7 @@ func (h handlers) reorder(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	match, err := ifMatch(r)
+	match, err := platform.IfMatchVersion(r)
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
@@ -219,4 +198,9 @@ func (h handlers) reorder(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.s.Reorder(r.Context(), uid, mux.Vars(r)["id"], match, in.EntryIDs)
 	reply(w, r, http.StatusOK, p, err)
+}
+
+func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c, ok := platform.SignedIn(w, r)
+	return c.UserID, ok
 }

@@ -25,14 +25,6 @@ func Routes(r *mux.Router, s *app.Service) {
 
 type handlers struct{ s *app.Service }
 
-func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
-	c, ok := platform.CallerFrom(r.Context())
-	if !ok {
-		platform.WriteError(w, r, platform.E(platform.KindUnauthenticated, "unauthenticated", "sign in first"))
-	}
-	return c.UserID, ok
-}
-
 func (h handlers) plans(w http.ResponseWriter, r *http.Request) {
 	ps, err := h.s.Plans(r.Context())
 	if err != nil {
@@ -138,4 +130,9 @@ func (h handlers) entitlement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	platform.WriteJSON(w, http.StatusOK, e)
+}
+
+func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c, ok := platform.SignedIn(w, r)
+	return c.UserID, ok
 }

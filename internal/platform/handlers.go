@@ -1,0 +1,51 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// SignedIn returns the caller the gateway asserted, or answers 401 and
+// reports false.
+func SignedIn(w http.ResponseWriter, r *http.Request) (Caller, bool) {
+	c, ok := CallerFrom(r.Context())
+	if !ok {
+		WriteError(w, r, E(KindUnauthenticated, "unauthenticated", "sign in first"))
+	}
+	return c, ok
+}
+
+// IfMatchVersion reads an If-Match header holding a version ETag ("v3");
+// 0 when absent or "*".
+func IfMatchVersion(r *http.Request) (int, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), "v"))
+	if err != nil || n < 1 {
+		return 0, E(KindPrecondition, "precondition-failed", "If-Match must be an ETag this API gave you")
+	}
+	return n, nil
+}
+
+// VersionETag is the ETag of a resource version.
+func VersionETag(version int) string { return `"v` + strconv.Itoa(version) + `"` }
+
+// Main is every app's main: run until SIGINT or SIGTERM, exit 1 on error.
+func Main(name string, run func(ctx context.Context, getenv func(string) string, stdout io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
