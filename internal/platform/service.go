@@ -118,16 +118,23 @@ func (s *Service) Handler() http.Handler {
 	return Chain(s.Router, RequestContext(s.Log), Recover(), RequireAppToken(s.Config.AppAPIToken))
 }
 
+// StartPprof serves net/http/pprof on 127.0.0.1:PPROF_PORT when configured
+// (benchmarks); Run calls it, apps with their own server call it themselves.
+func (s *Service) StartPprof(ctx context.Context) {
+	if s.Config.PprofPort <= 0 {
+		return
+	}
+	go func() {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		_ = Serve(ctx, s.Log, "127.0.0.1:"+strconv.Itoa(s.Config.PprofPort), mux, time.Second)
+	}()
+}
+
 // Run serves until ctx ends, then drains in-flight requests.
 func (s *Service) Run(ctx context.Context) error {
-	if s.Config.PprofPort > 0 {
-		go func() {
-			mux := http.NewServeMux()
-			mux.HandleFunc("/debug/pprof/", pprof.Index)
-			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			_ = Serve(ctx, s.Log, "127.0.0.1:"+strconv.Itoa(s.Config.PprofPort), mux, time.Second)
-		}()
-	}
+	s.StartPprof(ctx)
 	return Serve(ctx, s.Log, s.Config.BindHost+":"+strconv.Itoa(s.Config.Port), s.Handler(), s.Config.ShutdownWait)
 }
 

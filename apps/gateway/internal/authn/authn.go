@@ -29,7 +29,15 @@ type Verifier struct {
 	keys      map[string]ed25519.PublicKey
 	fetchedAt time.Time
 	tried     time.Time
+
+	// verified remembers tokens whose signature was checked, so a client's
+	// requests cost one Ed25519 verification per token, not per request.
+	// Expiry is checked on every use; the map is dropped when it grows large.
+	cmu      sync.RWMutex
+	verified map[string]token.Claims
 }
+
+const maxVerified = 100_000
 
 // NewVerifier returns a verifier that loads keys with fetch.
 func NewVerifier(fetch FetchJWKS, now func() time.Time) *Verifier {
@@ -58,6 +66,28 @@ func BearerToken(h string) (string, bool) {
 
 // Verify returns the token's claims.
 func (v *Verifier) Verify(ctx context.Context, tok string) (token.Claims, error) {
+	v.cmu.RLock()
+	c, ok := v.verified[tok]
+	v.cmu.RUnlock()
+	if ok {
+		if v.now().Unix() > c.ExpiresAt+int64(v.leeway.Seconds()) {
+			return token.Claims{}, ErrExpired
+		}
+		return c, nil
+	}
+	c, err := v.verify(ctx, tok)
+	if err == nil {
+		v.cmu.Lock()
+		if v.verified == nil || len(v.verified) >= maxVerified {
+			v.verified = map[string]token.Claims{}
+		}
+		v.verified[tok] = c
+		v.cmu.Unlock()
+	}
+	return c, err
+}
+
+func (v *Verifier) verify(ctx context.Context, tok string) (token.Claims, error) {
 	kid, err := token.KeyID(tok)
 	if err != nil {
 		return token.Claims{}, ErrInvalid

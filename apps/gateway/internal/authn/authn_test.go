@@ -73,3 +73,30 @@ func TestNoKeysAtAllIsUnavailable(t *testing.T) {
 		t.Fatal("basic accepted")
 	}
 }
+
+func TestVerifiedTokensAreCachedUntilTheyExpire(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	fetches := 0
+	v := NewVerifier(func(context.Context) (token.JWKS, error) {
+		fetches++
+		return token.JWKS{Keys: []token.JWK{token.PublicJWK("k", pub)}}, nil
+	}, func() time.Time { return now })
+	tok, _ := token.Sign(token.Claims{Issuer: token.Issuer, Audience: token.Audience, Subject: "u", ExpiresAt: now.Add(time.Minute).Unix()}, "k", key)
+	for i := 0; i < 3; i++ {
+		if c, err := v.Verify(context.Background(), tok); err != nil || c.Subject != "u" {
+			t.Fatal(c, err)
+		}
+	}
+	if len(v.verified) != 1 {
+		t.Fatal("not cached")
+	}
+	now = now.Add(2 * time.Minute)
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("a cached token outlived its expiry: %v", err)
+	}
+	// a tampered token is a different string: never served from the cache
+	if _, err := v.Verify(context.Background(), tok[:len(tok)-2]+"xx"); err == nil {
+		t.Fatal("tampered token accepted")
+	}
+}
