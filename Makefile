@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS_UNIT := ./internal/... ./apps/... ./cmd/...
 
-.PHONY: setup run infra build test unit e2e bench lint fmt clean
+.PHONY: setup run infra build test unit e2e test-postgres bench lint fmt clean
 
 ## setup: install Redis (apt), Mailpit and the pinned Dapr runtime into .bin/ (idempotent)
 setup:
@@ -29,6 +29,10 @@ unit:
 ## e2e: black-box tests through the gateway (starts its own stack on a port offset)
 e2e: setup
 	$(GO) test -count=1 -timeout 15m ./tests/e2e/...
+
+## test-postgres: the e2e suite with every state store on PostgreSQL (components/postgres)
+test-postgres: setup
+	@scripts/test-postgres.sh
 
 ## bench: the Dapr floor and the scenarios in one run; results in bench/results/
 bench: setup

@@ -35,6 +35,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	infra := fs.Bool("infra", false, "start only Redis, Mailpit, Sentry, placement and scheduler (for 'dapr run -f .')")
 	seed := fs.Bool("seed", true, "create the demo accounts")
 	catalog := fs.String("catalog", devstack.CatalogDemo, "seed catalogue: demo (40 artists, 120 albums, 1,200 tracks with audio), large (100,000 tracks, metadata only) or none")
+	overlay := fs.String("resources-overlay", "", "a folder of Dapr resources that replace the same-named files (components/postgres: state on PostgreSQL)")
 	restart := fs.Bool("restart", false, "restart an app that dies instead of stopping everything (crash tests)")
 	pprof := fs.Bool("pprof", false, "each app serves net/http/pprof on 127.0.0.1:<app port + 1000> (benchmarks)")
 	if err := fs.Parse(args); err != nil {
@@ -45,7 +46,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		subset = strings.Split(*apps, ",")
 	}
 	st, err := devstack.New(devstack.Options{RunFile: *file, DataDir: *data, PortOffset: *offset, Apps: subset,
-		InfraOnly: *infra, Seed: *seed, Catalog: *catalog, Pprof: *pprof, Restart: *restart, Env: environ, Out: stdout})
+		InfraOnly: *infra, Seed: *seed, Catalog: *catalog, Pprof: *pprof, Restart: *restart, Overlay: *overlay, Env: environ, Out: stdout})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type Options struct {
 	InfraOnly    bool     // only Redis, Mailpit, placement, scheduler (for 'dapr run -f .')
 	Seed         bool     // create the demo accounts through the gateway
 	Catalog      string   // seed catalogue: none, demo or large
+	Overlay      string   // a folder of resources that replace same-named files of the run file's resources
 	Pprof        bool     // each app serves net/http/pprof on 127.0.0.1:<app port + 1000>
 	Restart      bool     // restart an app process that dies (crash tests); sidecars still end the stack
 	Env          []string // the environment passed on to every process (os.Environ())
@@ -221,6 +222,19 @@ func (s *Stack) render() error {
 		}
 		if err := r.file(filepath.Join(res, e.Name()), s.dir("run", "resources", e.Name())); err != nil {
 			return err
+		}
+	}
+	if s.opts.Overlay != "" {
+		over, err := os.ReadDir(s.opts.Overlay)
+		if err != nil {
+			return fmt.Errorf("resources overlay: %w", err)
+		}
+		for _, e := range over {
+			if !e.IsDir() && strings.HasSuffix(e.Name(), ".yaml") {
+				if err := r.file(filepath.Join(s.opts.Overlay, e.Name()), s.dir("run", "resources", e.Name())); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	for _, a := range s.file.Apps {

@@ -76,8 +76,11 @@ func runMain(m *testing.M) int {
 	_, _ = rand.Read(seed)
 	signingKey = ed25519.NewKeyFromSeed(seed)
 	dataDir := filepath.Join(tmp, ".data")
-	cmd := exec.Command(launcher, "-f", filepath.Join(root, "dapr.yaml"), "-data", dataDir,
-		"-port-offset", fmt.Sprint(portOffset), "-catalog", "demo", "-restart")
+	args := []string{"-f", filepath.Join(root, "dapr.yaml"), "-data", dataDir, "-port-offset", fmt.Sprint(portOffset), "-catalog", "demo", "-restart"}
+	if overlay := os.Getenv("HARMONIA_E2E_RESOURCES_OVERLAY"); overlay != "" { // e.g. components/postgres
+		args = append(args, "-resources-overlay", filepath.Join(root, overlay))
+	}
+	cmd := exec.Command(launcher, args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(),
 		"HARMONIA_AUTH_SIGNING_KEY="+base64.StdEncoding.EncodeToString(seed),

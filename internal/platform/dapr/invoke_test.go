@@ -22,7 +22,10 @@ func TestUpstreamFailureClassifies(t *testing.T) {
 	if platform.StatusOf(err) != http.StatusInternalServerError {
 		t.Fatalf("policy refusal must not look retryable: %v", err)
 	}
-	if !isETagMismatch(errors.New("error while executing state transaction: possible etag mismatch. error from state store")) {
-		t.Fatal("transaction etag mismatch not recognised")
+	for _, msg := range []string{"error while executing state transaction: possible etag mismatch. error from state store",
+		"error while executing state transaction: no item was updated"} {
+		if !isETagMismatch(errors.New(msg)) {
+			t.Fatalf("not recognised as a conflict: %s", msg)
+		}
 	}
 }

@@ -131,10 +131,14 @@ func OutboxComponent(store, topic string) string {
 	return store + "-outbox-" + strings.NewReplacer(".", "-", "_", "-").Replace(topic)
 }
 
+// isETagMismatch recognises a lost optimistic-concurrency race: an ETag that
+// no longer matches, or an insert-only write that found the key taken (which
+// Dapr's SQL stores report as "no item was updated" inside transactions).
 func isETagMismatch(err error) bool {
 	var se interface{ GRPCStatus() *status.Status }
 	if errors.As(err, &se) && se.GRPCStatus().Code() == codes.Aborted {
 		return true
 	}
-	return strings.Contains(strings.ToLower(err.Error()), "etag mismatch")
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "etag mismatch") || strings.Contains(msg, "no item was updated")
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The end-to-end suite on the production-like component set: every state store
+# (and the workflow and outbox stores) on PostgreSQL instead of SQLite, the
+# code unchanged. Needs a PostgreSQL server on 127.0.0.1:5432 that trusts the
+# postgres user (CI machines have one); it recreates the database "harmonia".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v psql >/dev/null 2>&1 || ! psql -h 127.0.0.1 -U postgres -qtAc 'select 1' >/dev/null 2>&1; then
+  echo "test-postgres: no PostgreSQL on 127.0.0.1:5432 (user postgres); skipped" >&2
+  exit 0
+fi
+psql -h 127.0.0.1 -U postgres -qc 'DROP DATABASE IF EXISTS harmonia WITH (FORCE)' -c 'CREATE DATABASE harmonia' >/dev/null
+HARMONIA_E2E_RESOURCES_OVERLAY=components/postgres go test -count=1 -timeout 15m ./tests/e2e/...
