@@ -173,6 +173,16 @@ func (r Repo[T]) Update(ctx context.Context, id string, fn func(*T) error) (*T, 
 // UpdateIf is Update with a version the caller expects (an If-Match value the
 // client sent); a mismatch is ErrPrecondition, not retried.
 func (r Repo[T]) UpdateIf(ctx context.Context, id, ifMatch string, fn func(*T) error) (*T, error) {
+	return r.update(ctx, id, ifMatch, func(v *T) (*Event, error) { return nil, fn(v) })
+}
+
+// UpdateAnnounce is Update whose callback also returns the event that
+// announces the change (or nil); the change and the event commit together.
+func (r Repo[T]) UpdateAnnounce(ctx context.Context, id string, fn func(*T) (*Event, error)) (*T, error) {
+	return r.update(ctx, id, "", fn)
+}
+
+func (r Repo[T]) update(ctx context.Context, id, ifMatch string, fn func(*T) (*Event, error)) (*T, error) {
 	retries := r.Retries
 	if retries == 0 {
 		retries = 5
@@ -185,38 +195,6 @@ func (r Repo[T]) UpdateIf(ctx context.Context, id, ifMatch string, fn func(*T) e
 		if ifMatch != "" && ifMatch != etag {
 			return nil, ErrPrecondition
 		}
-		if err := fn(v); err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		err = r.KV.Transact(ctx, []Op{{Key: r.key(id), Value: b, ETag: etag}})
-		if err == nil {
-			return v, nil
-		}
-		if !errors.Is(err, ErrConflict) || ifMatch != "" || attempt >= retries {
-			if errors.Is(err, ErrConflict) && ifMatch != "" {
-				return nil, ErrPrecondition
-			}
-			return nil, err
-		}
-	}
-}
-
-// UpdateAnnounce is Update whose callback also returns the event that
-// announces the change (or nil); the change and the event commit together.
-func (r Repo[T]) UpdateAnnounce(ctx context.Context, id string, fn func(*T) (*Event, error)) (*T, error) {
-	retries := r.Retries
-	if retries == 0 {
-		retries = 5
-	}
-	for attempt := 0; ; attempt++ {
-		v, etag, err := r.getWithETag(ctx, id)
-		if err != nil {
-			return nil, err
-		}
 		ev, err := fn(v)
 		if err != nil {
 			return nil, err
@@ -226,10 +204,12 @@ func (r Repo[T]) UpdateAnnounce(ctx context.Context, id string, fn func(*T) (*Ev
 			return nil, err
 		}
 		err = r.KV.Transact(ctx, []Op{{Key: r.key(id), Value: b, ETag: etag, Event: ev}})
-		if err == nil {
+		switch {
+		case err == nil:
 			return v, nil
-		}
-		if !errors.Is(err, ErrConflict) || attempt >= retries {
+		case errors.Is(err, ErrConflict) && ifMatch != "":
+			return nil, ErrPrecondition
+		case !errors.Is(err, ErrConflict) || attempt >= retries:
 			return nil, err
 		}
 	}

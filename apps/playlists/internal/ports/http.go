@@ -104,27 +104,34 @@ func (h handlers) get(w http.ResponseWriter, r *http.Request) {
 	reply(w, r, http.StatusOK, p, err)
 }
 
-func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
+// change runs a write on a playlist: the caller, the If-Match version and
+// (when in is not nil) the JSON body first, then fn, then the answer.
+func (h handlers) change(w http.ResponseWriter, r *http.Request, in any, fn func(uid string, match int) (*domain.Playlist, error)) {
 	uid, ok := caller(w, r)
 	if !ok {
 		return
 	}
 	match, err := platform.IfMatchVersion(r)
+	if err == nil && in != nil {
+		err = platform.DecodeJSON(w, r, in)
+	}
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}
+	p, err := fn(uid, match)
+	reply(w, r, http.StatusOK, p, err)
+}
+
+func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Name        *string `json:"name"`
 		Description *string `json:"description"`
 		Public      *bool   `json:"public"`
 	}
-	if err := platform.DecodeJSON(w, r, &in); err != nil {
-		platform.WriteError(w, r, err)
-		return
-	}
-	p, err := h.s.Patch(r.Context(), uid, mux.Vars(r)["id"], match, in.Name, in.Description, in.Public)
-	reply(w, r, http.StatusOK, p, err)
+	h.change(w, r, &in, func(uid string, match int) (*domain.Playlist, error) {
+		return h.s.Patch(r.Context(), uid, mux.Vars(r)["id"], match, in.Name, in.Description, in.Public)
+	})
 }
 
 func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
@@ -144,60 +151,28 @@ func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) addTrack(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
-	if !ok {
-		return
-	}
-	match, err := platform.IfMatchVersion(r)
-	if err != nil {
-		platform.WriteError(w, r, err)
-		return
-	}
 	var in struct {
 		TrackID  string `json:"trackId"`
 		Position *int   `json:"position"`
 	}
-	if err := platform.DecodeJSON(w, r, &in); err != nil {
-		platform.WriteError(w, r, err)
-		return
-	}
-	p, err := h.s.AddTrack(r.Context(), uid, mux.Vars(r)["id"], match, in.TrackID, in.Position)
-	reply(w, r, http.StatusOK, p, err)
+	h.change(w, r, &in, func(uid string, match int) (*domain.Playlist, error) {
+		return h.s.AddTrack(r.Context(), uid, mux.Vars(r)["id"], match, in.TrackID, in.Position)
+	})
 }
 
 func (h handlers) removeEntry(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
-	if !ok {
-		return
-	}
-	match, err := platform.IfMatchVersion(r)
-	if err != nil {
-		platform.WriteError(w, r, err)
-		return
-	}
-	p, err := h.s.RemoveEntry(r.Context(), uid, mux.Vars(r)["id"], match, mux.Vars(r)["entryId"])
-	reply(w, r, http.StatusOK, p, err)
+	h.change(w, r, nil, func(uid string, match int) (*domain.Playlist, error) {
+		return h.s.RemoveEntry(r.Context(), uid, mux.Vars(r)["id"], match, mux.Vars(r)["entryId"])
+	})
 }
 
 func (h handlers) reorder(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
-	if !ok {
-		return
-	}
-	match, err := platform.IfMatchVersion(r)
-	if err != nil {
-		platform.WriteError(w, r, err)
-		return
-	}
 	var in struct {
 		EntryIDs []string `json:"entryIds"`
 	}
-	if err := platform.DecodeJSON(w, r, &in); err != nil {
-		platform.WriteError(w, r, err)
-		return
-	}
-	p, err := h.s.Reorder(r.Context(), uid, mux.Vars(r)["id"], match, in.EntryIDs)
-	reply(w, r, http.StatusOK, p, err)
+	h.change(w, r, &in, func(uid string, match int) (*domain.Playlist, error) {
+		return h.s.Reorder(r.Context(), uid, mux.Vars(r)["id"], match, in.EntryIDs)
+	})
 }
 
 func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
