@@ -348,6 +348,35 @@ func (s *Service) loadAlbum(ctx context.Context, v domain.Viewer, id string) (*A
 	return view, nil
 }
 
+// changeAlbum applies fn to the stored album (read again with its ETag) and
+// commits it, one version up, with its index entry and fn's other writes in
+// one transaction; a concurrent write makes withIndex start over.
+func (s *Service) changeAlbum(ctx context.Context, id string, fn func(a *domain.Album) ([]state.Op, error)) (*domain.Album, error) {
+	var out *domain.Album
+	err := s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+		raw, etag, err := s.kv.Get(ctx, "album|"+id)
+		if err != nil {
+			return nil, err
+		}
+		var cur domain.Album
+		if err := json.Unmarshal(raw, &cur); err != nil {
+			return nil, err
+		}
+		extra, err := fn(&cur)
+		if err != nil {
+			return nil, err
+		}
+		cur.Version++
+		cur.UpdatedAt = s.now().UTC()
+		ix.PutAlbum(cur.Summary())
+		op, err := s.albums.PutOp(id, &cur)
+		op.ETag = etag
+		out = &cur
+		return append(extra, op), err
+	})
+	return out, err
+}
+
 // PatchAlbum changes title, genre or release date if the album is still at
 // version ifMatch (when given).
 func (s *Service) PatchAlbum(ctx context.Context, v domain.Viewer, id string, ifMatch int, patch map[string]json.RawMessage) (*domain.Album, error) {
@@ -358,29 +387,11 @@ func (s *Service) PatchAlbum(ctx context.Context, v domain.Viewer, id string, if
 	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
 		return nil, err
 	}
-	var updated *domain.Album
-	err = s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
-		raw, etag, err := s.kv.Get(ctx, "album|"+id)
-		if err != nil {
-			return nil, err
-		}
-		var cur domain.Album
-		if err := json.Unmarshal(raw, &cur); err != nil {
-			return nil, err
-		}
+	updated, err := s.changeAlbum(ctx, id, func(cur *domain.Album) ([]state.Op, error) {
 		if ifMatch != 0 && cur.Version != ifMatch {
 			return nil, state.ErrPrecondition
 		}
-		if err := applyAlbumPatch(&cur, patch); err != nil {
-			return nil, err
-		}
-		cur.Version++
-		cur.UpdatedAt = s.now().UTC()
-		ix.PutAlbum(cur.Summary())
-		op, err := s.albums.PutOp(id, &cur)
-		op.ETag = etag
-		updated = &cur
-		return []state.Op{op}, err
+		return nil, applyAlbumPatch(cur, patch)
 	})
 	if err != nil {
 		return nil, err
@@ -391,7 +402,6 @@ func (s *Service) PatchAlbum(ctx context.Context, v domain.Viewer, id string, if
 	}
 	return updated, nil
 }
-
 func applyAlbumPatch(a *domain.Album, patch map[string]json.RawMessage) error {
 	if len(patch) == 0 {
 		return fault.Invalid("body", "name at least one field to change")
@@ -433,32 +443,22 @@ func (s *Service) AddTrack(ctx context.Context, v domain.Viewer, albumID string,
 		return nil, err
 	}
 	t.ID, t.AlbumID, t.ArtistID, t.CreatedAt = newID(), albumID, al.ArtistID, s.now().UTC()
-	err = s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
-		raw, etag, err := s.kv.Get(ctx, "album|"+albumID)
-		if err != nil {
-			return nil, err
-		}
-		var cur domain.Album
-		if err := json.Unmarshal(raw, &cur); err != nil {
-			return nil, err
-		}
+	_, err = s.changeAlbum(ctx, albumID, func(cur *domain.Album) ([]state.Op, error) {
 		if cur.Status == domain.Published {
 			return nil, domain.ErrPublished
 		}
-		for _, tid := range cur.TrackIDs {
-			other, err := s.tracks.Get(ctx, tid)
-			if err == nil && other.TrackNumber == t.TrackNumber {
+		others, err := s.tracks.GetMany(ctx, cur.TrackIDs)
+		if err != nil {
+			return nil, err
+		}
+		for _, other := range others {
+			if other.TrackNumber == t.TrackNumber {
 				return nil, domain.ErrTrackNumber
 			}
 		}
 		cur.TrackIDs = append(cur.TrackIDs, t.ID)
-		cur.Version++
-		cur.UpdatedAt = t.CreatedAt
-		ix.PutAlbum(cur.Summary())
-		ao, err := s.albums.PutOp(albumID, &cur)
-		ao.ETag = etag
-		to, terr := s.tracks.CreateOp(t.ID, &t)
-		return []state.Op{ao, to}, errors.Join(err, terr)
+		op, err := s.tracks.CreateOp(t.ID, &t)
+		return []state.Op{op}, err
 	})
 	return &t, err
 }
@@ -475,33 +475,17 @@ func (s *Service) Publish(ctx context.Context, v domain.Viewer, albumID string) 
 	if al.Status == domain.Published {
 		return al, nil
 	}
-	withAudio := 0
-	for _, tid := range al.TrackIDs {
-		if t, err := s.tracks.Get(ctx, tid); err == nil && t.Audio != nil {
-			withAudio++
-		}
+	tracks, err := s.tracks.GetMany(ctx, al.TrackIDs)
+	if err != nil {
+		return nil, err
 	}
-	if withAudio == 0 {
+	if !slices.ContainsFunc(tracks, func(t *domain.Track) bool { return t.Audio != nil }) {
 		return nil, domain.ErrEmptyAlbum
 	}
-	var out *domain.Album
-	err = s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
-		raw, etag, err := s.kv.Get(ctx, "album|"+albumID)
-		if err != nil {
-			return nil, err
-		}
-		var cur domain.Album
-		if err := json.Unmarshal(raw, &cur); err != nil {
-			return nil, err
-		}
+	out, err := s.changeAlbum(ctx, albumID, func(cur *domain.Album) ([]state.Op, error) {
 		now := s.now().UTC()
-		cur.Status, cur.PublishedAt, cur.UpdatedAt = domain.Published, &now, now
-		cur.Version++
-		ix.PutAlbum(cur.Summary())
-		op, err := s.albums.PutOp(albumID, &cur)
-		op.ETag = etag
-		out = &cur
-		return []state.Op{op}, err
+		cur.Status, cur.PublishedAt = domain.Published, &now
+		return nil, nil
 	})
 	if err != nil {
 		return nil, err
