@@ -196,6 +196,9 @@ func (r Repo[T]) update(ctx context.Context, id, ifMatch string, fn func(*T) (*E
 			return nil, ErrPrecondition
 		}
 		ev, err := fn(v)
+		if errors.Is(err, Unchanged) {
+			return v, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -214,6 +217,11 @@ func (r Repo[T]) update(ctx context.Context, id, ifMatch string, fn func(*T) (*E
 		}
 	}
 }
+
+// Unchanged, returned by an update callback, leaves the value as stored:
+// nothing is written and no event goes out, and the update returns the value
+// it read. Idempotent steps use it when a retry finds their work done.
+var Unchanged = errors.New("state: unchanged")
 
 // ErrPrecondition is a stale If-Match.
 var ErrPrecondition = fault.E(fault.KindPrecondition, "precondition-failed",

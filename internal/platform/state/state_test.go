@@ -88,3 +88,20 @@ func TestRepoBasics(t *testing.T) {
 		t.Fatal(err, kv.Len())
 	}
 }
+
+func TestUpdateUnchangedWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	repo := state.Repo[item]{KV: kv, Prefix: "i|"}
+	if err := repo.Create(ctx, "a", &item{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, before, _ := kv.Get(ctx, "i|a")
+	got, err := repo.UpdateAnnounce(ctx, "a", func(i *item) (*state.Event, error) { return &state.Event{Topic: "x"}, state.Unchanged })
+	if err != nil || got.N != 1 {
+		t.Fatal(got, err)
+	}
+	if _, after, _ := kv.Get(ctx, "i|a"); after != before || len(kv.Events) != 0 {
+		t.Fatalf("an unchanged update wrote (etag %s→%s) or announced (%v)", before, after, kv.Events)
+	}
+}
