@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,8 +17,9 @@ type Processor interface {
 	Tokenize(ctx context.Context, number string, expMonth, expYear int) (string, error)
 	// Charge takes amount; the key makes repeated calls charge at most once.
 	Charge(ctx context.Context, token string, amount int64, currency, key string) (ProcessorResult, error)
-	// Refund returns a charge's money.
-	Refund(ctx context.Context, ref string, amount int64) error
+	// Refund returns a charge's money; the key makes repeated calls refund
+	// at most once.
+	Refund(ctx context.Context, ref string, amount int64, key string) error
 }
 
 // ProcessorResult is a processor's answer. A non-nil error from Charge is
@@ -44,14 +44,18 @@ type Simulator struct {
 	// charged remembers each key's result durably, as a real processor does,
 	// so a key never charges twice, even across a crash of payments.
 	charged state.Repo[ProcessorResult]
-
-	mu       sync.Mutex
-	attempts map[string]int
+	// refunded remembers each refund key the same way.
+	refunded state.Repo[refundRecord]
+	// attempts counts each key's calls durably, so the flaky test card's
+	// errors do not start again when payments restarts.
+	attempts state.Repo[int]
 }
 
 // NewSimulator returns a simulator keeping its idempotency records in kv.
 func NewSimulator(slow time.Duration, kv state.KV) *Simulator {
-	return &Simulator{Slow: slow, attempts: map[string]int{}, charged: state.Repo[ProcessorResult]{KV: kv, Prefix: "processor|"}}
+	return &Simulator{Slow: slow, charged: state.Repo[ProcessorResult]{KV: kv, Prefix: "processor|"},
+		refunded: state.Repo[refundRecord]{KV: kv, Prefix: "processor-refund|"},
+		attempts: state.Repo[int]{KV: kv, Prefix: "processor-attempt|"}}
 }
 
 var behaviours = map[string]string{
@@ -73,10 +77,21 @@ func (s *Simulator) Charge(ctx context.Context, token string, _ int64, _ string,
 	if r, err := s.charged.Get(ctx, key); err == nil {
 		return *r, nil
 	}
-	s.mu.Lock()
-	s.attempts[key]++
-	attempt := s.attempts[key]
-	s.mu.Unlock()
+	attempt := 1
+	if behaviour == "flaky" {
+		n, err := s.attempts.Update(ctx, key, func(n *int) error { *n++; return nil })
+		if errors.Is(err, state.ErrNotFound) {
+			if err = s.attempts.Create(ctx, key, &attempt); errors.Is(err, state.ErrConflict) {
+				n, err = s.attempts.Update(ctx, key, func(n *int) error { *n++; return nil })
+			}
+		}
+		if err != nil {
+			return ProcessorResult{}, err
+		}
+		if n != nil {
+			attempt = *n
+		}
+	}
 	var r ProcessorResult
 	switch behaviour {
 	case "declined":
@@ -107,5 +122,23 @@ func (s *Simulator) Charge(ctx context.Context, token string, _ int64, _ string,
 	return r, nil
 }
 
-// Refund implements Processor.
-func (s *Simulator) Refund(context.Context, string, int64) error { return nil }
+type refundRecord struct {
+	Ref    string `json:"ref"`
+	Amount int64  `json:"amount"`
+}
+
+// Refund implements Processor: the first call under a key gives the money
+// back; later ones (a retry, a take-over after a crash) answer as it did.
+func (s *Simulator) Refund(ctx context.Context, ref string, amount int64, key string) error {
+	err := s.refunded.Create(ctx, key, &refundRecord{Ref: ref, Amount: amount})
+	if errors.Is(err, state.ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+// Refunds counts the refunds the simulator has made (tests).
+func (s *Simulator) Refunds(ctx context.Context, keys ...string) int {
+	rs, _ := s.refunded.GetMany(ctx, keys)
+	return len(rs)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/harmonia-music/harmonia/apps/payments/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -233,10 +234,17 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 	res, perr := s.proc.Charge(pctx, pm.Token, claimed.Amount, claimed.Currency, claimed.Key)
 	cancel()
 	final, err := s.charges.UpdateAnnounce(context.WithoutCancel(ctx), in.IdempotencyKey, func(c *domain.Charge) (*state.Event, error) {
-		if c.Status == domain.Voided { // refunded while we waited: never take the money now
+		now := s.now().UTC()
+		if c.Status == domain.Voided { // compensation voided the key while the processor worked
+			if perr != nil || !res.Approved {
+				return nil, state.Unchanged
+			}
+			// and it approved after all: claim the give-back before anything else
+			c.Status, c.ProcessorRef, c.ApprovedAfterVoid, c.UpdatedAt = domain.Refunding, res.Ref, true, now
+			c.RefundAttempts++
 			return nil, nil
 		}
-		c.UpdatedAt = s.now().UTC()
+		c.UpdatedAt = now
 		switch {
 		case perr != nil:
 			c.Status, c.Reason = domain.Failed, "processor did not answer in time"
@@ -252,13 +260,12 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 	if err != nil {
 		return nil, err
 	}
-	if final.Status == domain.Voided && perr == nil && res.Approved {
-		// compensation voided the key while the processor was still working,
-		// and it approved after all: give the money back at once
-		if err := s.proc.Refund(ctx, res.Ref, final.Amount); err != nil {
-			slog.Default().Error("could not refund a charge approved after its key was voided", slog.String("key", final.Key), slog.String("error", err.Error()))
+	if final.Status == domain.Refunding && final.ApprovedAfterVoid {
+		given, err := s.giveBack(context.WithoutCancel(ctx), final)
+		if err != nil { // recorded as refund_failed; the next refund call tries again
+			return s.charges.Get(context.WithoutCancel(ctx), in.IdempotencyKey)
 		}
-		return final, nil
+		return given, nil
 	}
 	if final.Status == domain.Failed {
 		return nil, domain.ErrProcessor
@@ -273,48 +280,88 @@ func chargeEvent(c *domain.Charge) map[string]any {
 		"currency": c.Currency, "status": c.Status, "reason": c.Reason, "at": c.UpdatedAt}
 }
 
+// RefundLease is how long a claimed refund belongs to the call that claimed
+// it. A claim older than that was left by a crash between the processor and
+// the state write, and the next call takes it over: the processor's refund
+// key makes its second request give nothing back twice.
+const RefundLease = 15 * time.Second
+
 // Refund returns the money of the charge made under key, if one was made,
 // and voids the key otherwise, so a late or repeated attempt can never charge
-// under it. Refunding twice is a no-op.
+// under it. The charge moves to refunding under its ETag before the processor
+// is called, so two refunds at once call it once (the other gets 409 and
+// tries again); a refund the processor refuses is recorded as refund_failed
+// and answered 503. Refunding a refunded charge is a no-op.
 func (s *Service) Refund(ctx context.Context, key string) (*domain.Charge, error) {
 	if key == "" {
 		return nil, fault.Invalid("idempotencyKey", "is required")
 	}
-	c, err := s.charges.Get(ctx, key)
+	_, err := s.charges.Get(ctx, key)
 	if errors.Is(err, domain.ErrChargeNotFound) {
 		now := s.now().UTC()
-		c = &domain.Charge{ID: uuid.Must(uuid.NewV7()).String(), Key: key, Status: domain.Voided, CreatedAt: now, UpdatedAt: now,
+		c := &domain.Charge{ID: uuid.Must(uuid.NewV7()).String(), Key: key, Status: domain.Voided, CreatedAt: now, UpdatedAt: now,
 			Reason: "voided before any charge"}
-		if err := s.charges.Create(ctx, key, c); err != nil && !errors.Is(err, state.ErrConflict) {
-			return nil, err
-		} else if err == nil {
+		if err := s.charges.Create(ctx, key, c); err == nil {
 			return c, nil
+		} else if !errors.Is(err, state.ErrConflict) {
+			return nil, err
 		}
-		c, err = s.charges.Get(ctx, key)
+	} else if err != nil {
+		return nil, err
 	}
+	claimed, err := s.charges.Update(ctx, key, func(c *domain.Charge) error {
+		now := s.now().UTC()
+		switch c.Status {
+		case domain.Refunded, domain.Voided, domain.Declined:
+			return state.Unchanged
+		case domain.Processing, domain.Failed: // no money taken: the key never charges now
+			c.Status, c.Reason, c.UpdatedAt = domain.Voided, "voided by compensation", now
+			return nil
+		case domain.Refunding:
+			if now.Sub(c.UpdatedAt) < RefundLease {
+				return domain.ErrRefundBusy
+			}
+		}
+		c.Status, c.UpdatedAt = domain.Refunding, now // succeeded, refund_failed, or a stale claim
+		c.RefundAttempts++
+		return nil
+	})
+	if err != nil || claimed.Status != domain.Refunding {
+		return claimed, err
+	}
+	return s.giveBack(ctx, claimed)
+}
+
+// giveBack asks the processor to return a claimed (refunding) charge's money
+// under the charge's refund key and records what it answered.
+func (s *Service) giveBack(ctx context.Context, c *domain.Charge) (*domain.Charge, error) {
+	perr := s.proc.Refund(ctx, c.ProcessorRef, c.Amount, domain.RefundKey(c.Key))
+	final, err := s.charges.UpdateAnnounce(context.WithoutCancel(ctx), c.Key, func(x *domain.Charge) (*state.Event, error) {
+		if x.Status != domain.Refunding { // a take-over finished it first
+			return nil, state.Unchanged
+		}
+		now := s.now().UTC()
+		x.UpdatedAt = now
+		switch {
+		case perr != nil:
+			x.Status, x.Reason = domain.RefundFailed, "the processor did not refund: "+perr.Error()
+			return nil, nil
+		case x.ApprovedAfterVoid: // it was never the listener's charge: no refund event
+			x.Status, x.Reason, x.RefundedAt = domain.Voided, "approved after the key was voided; given back", &now
+			return nil, nil
+		default:
+			x.Status, x.RefundedAt = domain.Refunded, &now
+			return &state.Event{Topic: "payment.refunded", Data: chargeEvent(x)}, nil
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	switch c.Status {
-	case domain.Refunded, domain.Voided, domain.Declined:
-		return c, nil
-	case domain.Succeeded:
-		if err := s.proc.Refund(ctx, c.ProcessorRef, c.Amount); err != nil {
-			return nil, fault.Wrap(fault.KindUnavailable, "processor-unavailable", "the refund did not go through; try again", err)
-		}
+	if perr != nil {
+		platform.Logger(ctx).Error("refund failed; recorded on the charge", slog.String("key", c.Key), slog.String("error", perr.Error()))
+		return nil, fault.Wrap(fault.KindUnavailable, "refund-failed", "the refund did not go through; it is recorded on the charge and will be tried again", perr)
 	}
-	return s.charges.UpdateAnnounce(ctx, key, func(c *domain.Charge) (*state.Event, error) {
-		now := s.now().UTC()
-		c.UpdatedAt = now
-		switch c.Status {
-		case domain.Succeeded:
-			c.Status, c.RefundedAt = domain.Refunded, &now
-			return &state.Event{Topic: "payment.refunded", Data: chargeEvent(c)}, nil
-		case domain.Processing, domain.Failed:
-			c.Status, c.Reason = domain.Voided, "voided by compensation"
-		}
-		return nil, nil
-	})
+	return final, nil
 }
 
 // Payments lists a user's charges and refunds, newest first.

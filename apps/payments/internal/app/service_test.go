@@ -29,7 +29,7 @@ func (g *gatedProcessor) Charge(ctx context.Context, token string, amount int64,
 	return ProcessorResult{Approved: true, Ref: "ch_late"}, nil
 }
 
-func (g *gatedProcessor) Refund(_ context.Context, ref string, _ int64) error {
+func (g *gatedProcessor) Refund(_ context.Context, ref string, _ int64, _ string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.refunded = append(g.refunded, ref)
@@ -118,8 +118,166 @@ func TestApprovalAfterVoidIsGivenBack(t *testing.T) {
 	}
 	close(g.gate)
 	c := <-done
-	if c.Status != domain.Voided || len(g.refunded) != 1 || g.refunded[0] != "ch_late" {
+	if c.Status != domain.Voided || !c.ApprovedAfterVoid || len(g.refunded) != 1 || g.refunded[0] != "ch_late" {
 		t.Fatalf("late approval kept: %+v, refunds %v", c, g.refunded)
+	}
+	if r, err := s.Refund(ctx, "late"); err != nil || r.Status != domain.Voided || len(g.refunded) != 1 {
+		t.Fatalf("a second refund of a given-back approval: %+v %v, refunds %v", r, err, g.refunded)
+	}
+	for _, e := range kv.Events {
+		if e.Topic == "payment.succeeded" || e.Topic == "payment.refunded" {
+			t.Fatalf("a charge that was never the listener's announced %s", e.Topic)
+		}
+	}
+}
+
+// refundProbe counts processor refund calls and, per test, blocks a call,
+// fails it, or loses the state write that follows it (a crash).
+type refundProbe struct {
+	*Simulator
+	kv       *state.Memory
+	mu       sync.Mutex
+	calls    []string // refund keys, one per call
+	block    chan struct{}
+	entered  chan struct{}
+	fail     error
+	loseNext bool
+}
+
+func (p *refundProbe) Refund(ctx context.Context, ref string, amount int64, key string) error {
+	p.mu.Lock()
+	p.calls = append(p.calls, key)
+	block, fail, lose := p.block, p.fail, p.loseNext
+	p.block, p.loseNext = nil, false
+	p.mu.Unlock()
+	if block != nil {
+		p.entered <- struct{}{}
+		<-block
+	}
+	if fail != nil {
+		return fail
+	}
+	if err := p.Simulator.Refund(ctx, ref, amount, key); err != nil {
+		return err
+	}
+	if lose {
+		p.kv.FailNext = errors.New("payments crashed before recording the refund")
+	}
+	return nil
+}
+
+func (p *refundProbe) callCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.calls)
+}
+
+// paid returns a service with one succeeded charge under key "k", a clock
+// the test moves, and the probe behind it.
+func paid(t *testing.T) (*Service, *refundProbe, *state.Memory, *time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	kv := state.NewMemory()
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	probe := &refundProbe{Simulator: NewSimulator(time.Second, kv), kv: kv, entered: make(chan struct{}, 1)}
+	s := New(kv, probe, okBilling{}, time.Second, func() time.Time { return now })
+	pm, err := s.AddMethod(ctx, uid, card("4242424242424242"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Charge(ctx, ChargeInput{IdempotencyKey: "k", UserID: uid, PaymentMethodID: pm.ID, Amount: 999, Currency: "EUR"}); err != nil || c.Status != domain.Succeeded {
+		t.Fatal(c, err)
+	}
+	return s, probe, kv, &now
+}
+
+func refundEvents(kv *state.Memory) int {
+	n := 0
+	for _, e := range kv.Events {
+		if e.Topic == "payment.refunded" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestTwoRefundsAtOnceRefundOnce(t *testing.T) {
+	ctx := context.Background()
+	s, probe, kv, _ := paid(t)
+	release := make(chan struct{})
+	probe.block = release
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Refund(ctx, "k")
+		first <- err
+	}()
+	<-probe.entered // the first refund is at the processor, its claim recorded
+	if c, _ := s.charges.Get(ctx, "k"); c.Status != domain.Refunding {
+		t.Fatalf("the claim was not recorded before the processor call: %s", c.Status)
+	}
+	if _, err := s.Refund(ctx, "k"); !errors.Is(err, domain.ErrRefundBusy) {
+		t.Fatalf("a second refund during the first: %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Refund(ctx, "k"); err != nil || c.Status != domain.Refunded {
+		t.Fatal(c, err)
+	}
+	if probe.callCount() != 1 || refundEvents(kv) != 1 {
+		t.Fatalf("processor refund calls %d, payment.refunded events %d; want 1 and 1", probe.callCount(), refundEvents(kv))
+	}
+}
+
+func TestCrashBetweenProcessorAndWriteRefundsOnce(t *testing.T) {
+	ctx := context.Background()
+	s, probe, kv, now := paid(t)
+	probe.loseNext = true
+	if _, err := s.Refund(ctx, "k"); err == nil {
+		t.Fatal("the lost write went unnoticed")
+	}
+	if c, _ := s.charges.Get(ctx, "k"); c.Status != domain.Refunding {
+		t.Fatalf("after the crash: %s", c.Status)
+	}
+	// within the lease the claim still belongs to the crashed call
+	if _, err := s.Refund(ctx, "k"); !errors.Is(err, domain.ErrRefundBusy) {
+		t.Fatal(err)
+	}
+	*now = now.Add(RefundLease + time.Second)
+	c, err := s.Refund(ctx, "k")
+	if err != nil || c.Status != domain.Refunded || c.RefundAttempts != 2 {
+		t.Fatal(c, err)
+	}
+	if probe.callCount() != 2 || probe.calls[0] != domain.RefundKey("k") || probe.calls[1] != probe.calls[0] {
+		t.Fatalf("processor calls %v: the take-over must repeat the same refund key", probe.calls)
+	}
+	if n := probe.Refunds(ctx, domain.RefundKey("k")); n != 1 || refundEvents(kv) != 1 {
+		t.Fatalf("money given back %d times, %d payment.refunded events", n, refundEvents(kv))
+	}
+}
+
+func TestFailedRefundIsRecordedAndRetried(t *testing.T) {
+	ctx := context.Background()
+	s, probe, kv, _ := paid(t)
+	probe.fail = errors.New("processor down")
+	if _, err := s.Refund(ctx, "k"); platform.StatusOf(err) != 503 {
+		t.Fatalf("a failed refund answered %v", err)
+	}
+	c, _ := s.charges.Get(ctx, "k")
+	if c.Status != domain.RefundFailed || c.Reason == "" {
+		t.Fatalf("the failed refund is not on the charge: %+v", c)
+	}
+	// the same key may not charge again while the money is owed back
+	if again, err := s.Charge(ctx, ChargeInput{IdempotencyKey: "k", UserID: uid, PaymentMethodID: c.PaymentMethodID, Amount: 999, Currency: "EUR"}); err != nil || again.Status != domain.RefundFailed {
+		t.Fatal(again, err)
+	}
+	probe.fail = nil
+	if c, err := s.Refund(ctx, "k"); err != nil || c.Status != domain.Refunded {
+		t.Fatal(c, err)
+	}
+	if probe.Refunds(ctx, domain.RefundKey("k")) != 1 || refundEvents(kv) != 1 {
+		t.Fatal("refunded more than once")
 	}
 }
 
@@ -136,5 +294,23 @@ func TestMethodsBelongToTheirOwner(t *testing.T) {
 	}
 	if ms, _ := s.Methods(ctx, uid); len(ms) != 0 {
 		t.Fatal(ms)
+	}
+}
+
+// The flaky test card fails the first two calls of a key, counted in the
+// store: a restarted payments (a new simulator on the same store) does not
+// start the errors again.
+func TestFlakyCardCountsAcrossRestarts(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	tok, _ := NewSimulator(time.Second, kv).Tokenize(ctx, "4000000000000119", 12, 2031)
+	if _, err := NewSimulator(time.Second, kv).Charge(ctx, tok, 1, "EUR", "f"); !errors.Is(err, ErrProcessorTransient) {
+		t.Fatal(err)
+	}
+	if _, err := NewSimulator(time.Second, kv).Charge(ctx, tok, 1, "EUR", "f"); !errors.Is(err, ErrProcessorTransient) {
+		t.Fatal(err)
+	}
+	if r, err := NewSimulator(time.Second, kv).Charge(ctx, tok, 1, "EUR", "f"); err != nil || !r.Approved {
+		t.Fatal(r, err)
 	}
 }

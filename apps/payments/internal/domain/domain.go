@@ -118,37 +118,56 @@ const (
 	Failed     = "failed" // transient: may be tried again with the same key
 	Refunded   = "refunded"
 	Voided     = "voided" // never charged, and never will be under this key
+	// Refunding: one refund has claimed the charge and is at the processor.
+	Refunding = "refunding"
+	// RefundFailed: the processor refused or did not answer; the money is
+	// still the listener's to get back, and the next refund call tries again.
+	RefundFailed = "refund_failed"
 )
 
 // Charge is one attempt to take money, identified by its idempotency key.
 type Charge struct {
-	ID              string     `json:"id"`
-	Key             string     `json:"idempotencyKey"`
-	UserID          string     `json:"userId"`
-	PaymentMethodID string     `json:"paymentMethodId"`
-	Amount          int64      `json:"amount"`
-	Currency        string     `json:"currency"`
-	Description     string     `json:"description"`
-	Status          string     `json:"status"`
-	Reason          string     `json:"reason,omitempty"`
-	ProcessorRef    string     `json:"processorRef,omitempty"`
-	Attempts        int        `json:"attempts"`
-	RefundedAt      *time.Time `json:"refundedAt,omitempty"`
-	CreatedAt       time.Time  `json:"createdAt"`
-	UpdatedAt       time.Time  `json:"updatedAt"`
+	ID              string `json:"id"`
+	Key             string `json:"idempotencyKey"`
+	UserID          string `json:"userId"`
+	PaymentMethodID string `json:"paymentMethodId"`
+	Amount          int64  `json:"amount"`
+	Currency        string `json:"currency"`
+	Description     string `json:"description"`
+	Status          string `json:"status"`
+	Reason          string `json:"reason,omitempty"`
+	ProcessorRef    string `json:"processorRef,omitempty"`
+	Attempts        int    `json:"attempts"`
+	RefundAttempts  int    `json:"refundAttempts,omitempty"`
+	// ApprovedAfterVoid: the processor approved after compensation had voided
+	// the key; the money goes back at once and the charge ends voided.
+	ApprovedAfterVoid bool       `json:"approvedAfterVoid,omitempty"`
+	RefundedAt        *time.Time `json:"refundedAt,omitempty"`
+	CreatedAt         time.Time  `json:"createdAt"`
+	UpdatedAt         time.Time  `json:"updatedAt"`
 }
 
-// Final reports whether the charge will not change any more (except a
-// succeeded one being refunded).
+// Final reports whether the charge's attempt to take money is over: no
+// request under its key reaches the processor's charge again (a succeeded
+// charge may still move on to a refund).
 func (c *Charge) Final() bool {
-	return c.Status == Succeeded || c.Status == Declined || c.Status == Refunded || c.Status == Voided
+	switch c.Status {
+	case Succeeded, Declined, Refunded, Voided, Refunding, RefundFailed:
+		return true
+	}
+	return false
 }
+
+// RefundKey is the idempotency key of the refund of the charge made under
+// key: the processor gives the money back at most once per refund key.
+func RefundKey(key string) string { return "refund:" + key }
 
 // Errors.
 var (
 	ErrMethodNotFound = fault.E(fault.KindNotFound, "payment-method-not-found", "no such payment method")
 	ErrChargeNotFound = fault.E(fault.KindNotFound, "charge-not-found", "no charge with this idempotency key")
 	ErrInProgress     = fault.E(fault.KindConflict, "charge-in-progress", "a charge with this idempotency key is in progress; try again")
+	ErrRefundBusy     = fault.E(fault.KindConflict, "refund-in-progress", "a refund of this charge is in progress; try again")
 	ErrNotInGoodStand = fault.E(fault.KindForbidden, "billing-not-verified", "the account is not in good standing for billing")
 	ErrProcessor      = fault.E(fault.KindUnavailable, "processor-unavailable", "the card processor did not answer; try again")
 )
