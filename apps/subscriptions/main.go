@@ -27,8 +27,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Period:               env.Duration("SUBSCRIPTIONS_PERIOD", 30*24*time.Hour),
 		RenewalRetryInterval: env.Duration("SUBSCRIPTIONS_RENEWAL_RETRY_INTERVAL", 24*time.Hour),
 		RenewalAttempts:      env.Int("SUBSCRIPTIONS_RENEWAL_ATTEMPTS", 3),
-		ActivityAttempts:     env.Int("SUBSCRIPTIONS_ACTIVITY_ATTEMPTS", 4),
+		ActivityAttempts:     env.Int("SUBSCRIPTIONS_ACTIVITY_ATTEMPTS", 6),
 		ActivityRetryTimeout: env.Duration("SUBSCRIPTIONS_ACTIVITY_RETRY_TIMEOUT", 30*time.Second),
+		RefundRetryTimeout:   env.Duration("SUBSCRIPTIONS_REFUND_RETRY_TIMEOUT", 24*time.Hour),
 		TestHooks:            env.Bool("SUBSCRIPTIONS_TEST_HOOKS", false),
 	}
 	store := env.String("SUBSCRIPTIONS_STATE_STORE", "subscriptions-store")

@@ -51,6 +51,7 @@ type Config struct {
 	RenewalAttempts      int
 	ActivityAttempts     int           // retries of one activity for transient errors
 	ActivityRetryTimeout time.Duration // bounds all retries of one activity
+	RefundRetryTimeout   time.Duration // bounds the retries of a refund the saga owes (durable timers)
 	TestHooks            bool          // Idempotency-Key "fail-activation…" makes activation fail
 }
 
@@ -234,6 +235,10 @@ func (s *Service) Current(ctx context.Context, userID string) (*domain.Subscript
 }
 
 // Cancel stops renewal: the subscription ends at the end of its period.
+// The cancel event is raised first and recorded second: the event is the
+// durable fact (the workflow records it too), so a crash between the two
+// still cancels, and a raise that fails records nothing. The renewal charge
+// also refuses once the cancel is recorded, whatever the workflow heard.
 func (s *Service) Cancel(ctx context.Context, userID, id string) (*domain.Subscription, error) {
 	sub, err := s.Get(ctx, userID, id)
 	if err != nil {
@@ -242,17 +247,10 @@ func (s *Service) Cancel(ctx context.Context, userID, id string) (*domain.Subscr
 	if sub.Status != domain.Active {
 		return nil, domain.ErrNotActive
 	}
-	sub, err = s.subs.Update(ctx, id, func(x *domain.Subscription) error {
-		x.CancelAtPeriodEnd, x.UpdatedAt = true, s.now().UTC()
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
 	if err := s.wf.RaiseCancel(ctx, id); err != nil {
 		return nil, fault.Wrap(fault.KindUnavailable, "cancel-unavailable", "the cancellation could not be delivered; try again", err)
 	}
-	return sub, nil
+	return s.recordCancel(ctx, step{SubscriptionID: id})
 }
 
 // AddMember adds a listener to a family subscription.

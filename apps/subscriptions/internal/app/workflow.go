@@ -4,21 +4,100 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/dapr/durabletask-go/workflow"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
+
+// Workflow, activity, event and patch names.
+const (
+	CheckoutWorkflow = "checkout"
+	actCharge        = "charge"
+	actActivate      = "activate"
+	actRefund        = "refund"
+	actFinish        = "finish"
+	actCancelled     = "cancelled" // version 2: records a cancel the workflow received
+	CancelEvent      = "cancel"
+	// patchBilling marks version 2 of the checkout workflow: a key per
+	// renewal attempt, a cancel that always stops renewals, compensation that
+	// is retried until it holds. Instances started before it replay version 1
+	// until their next continue-as-new.
+	patchBilling = "billing-v2"
+)
+
+// Cycle numbers a billing period: 0 is the first purchase, n the n-th renewal.
+type Cycle int
+
+// ChargeKey names one attempt to take one period's money. Payments charges
+// at most once per key, so a retried activity never charges twice; each
+// renewal attempt has a key of its own, so a retry after a decline asks the
+// processor again.
+type ChargeKey struct {
+	SubscriptionID string `json:"subscriptionId"`
+	Cycle          Cycle  `json:"cycle"`
+	Attempt        int    `json:"attempt,omitempty"` // 0: the first purchase; 1, 2, …: renewal attempts
+}
+
+// String is the idempotency key payments sees.
+func (k ChargeKey) String() string {
+	if k.Attempt == 0 {
+		return fmt.Sprintf("%s/%d", k.SubscriptionID, k.Cycle)
+	}
+	return fmt.Sprintf("%s/%d/%d", k.SubscriptionID, k.Cycle, k.Attempt)
+}
 
 // CheckoutInput is the checkout workflow's input; the instance id is the
 // subscription id.
 type CheckoutInput struct {
 	SubscriptionID string        `json:"subscriptionId"`
-	Cycle          int           `json:"cycle"` // 0: the first purchase; n: the n-th renewal has been paid
+	Cycle          Cycle         `json:"cycle"` // the last cycle paid for (0 before the first purchase is made)
 	Period         time.Duration `json:"period,omitempty"`
+}
+
+// ChargeResult statuses the saga acts on; payments may answer others
+// (declined, voided), which all mean "not paid".
+const (
+	ChargeSucceeded = "succeeded"
+	// ChargeCancelled: the charge activity refused to ask for money because
+	// the listener had cancelled.
+	ChargeCancelled = "cancelled"
+)
+
+// step is an activity's input.
+type step struct {
+	SubscriptionID string     `json:"subscriptionId"`
+	Cycle          Cycle      `json:"cycle"`
+	Key            *ChargeKey `json:"key,omitempty"` // the charge this step is about (version 2)
+	Status         string     `json:"status,omitempty"`
+	Outcome        string     `json:"outcome,omitempty"`
+}
+
+// Version 1 wrote no key and packed two facts into the cycle: legacyRead
+// asked the activate activity for a plain read, and each renewal whose
+// outcome was unknown added legacyRekey to get a fresh key.
+const (
+	legacyRead  Cycle = -1
+	legacyRekey Cycle = 1000
+)
+
+// upgrade turns a version-1 input into a version-2 one; it reports a
+// version-1 plain read.
+func (in *step) upgrade() (readOnly bool) {
+	if in.Key != nil {
+		return false
+	}
+	if in.Cycle == legacyRead {
+		return true
+	}
+	in.Key = &ChargeKey{SubscriptionID: in.SubscriptionID, Cycle: in.Cycle} // "<id>/<cycle>", as version 1 wrote it
+	in.Cycle %= legacyRekey
+	return false
 }
 
 // periodFor is the billing period; with test hooks on, an Idempotency-Key
@@ -30,69 +109,197 @@ func (s *Service) periodFor(sub *domain.Subscription) time.Duration {
 	return s.cfg.Period
 }
 
-type stepInput struct {
-	SubscriptionID string `json:"subscriptionId"`
-	Cycle          int    `json:"cycle"`
-	Status         string `json:"status,omitempty"`
-	Outcome        string `json:"outcome,omitempty"`
-}
-
-// Workflow and activity names.
-const (
-	CheckoutWorkflow = "checkout"
-	actCharge        = "charge"
-	actActivate      = "activate"
-	actRefund        = "refund"
-	actFinish        = "finish"
-	CancelEvent      = "cancel"
-)
-
 // Register adds the checkout workflow and its activities.
 func (s *Service) Register(r *workflow.Registry) error {
 	return errors.Join(
 		r.AddWorkflowN(CheckoutWorkflow, s.checkout),
-		r.AddActivityN(actCharge, s.chargeActivity),
-		r.AddActivityN(actActivate, s.activateActivity),
-		r.AddActivityN(actRefund, s.refundActivity),
-		r.AddActivityN(actFinish, s.finishActivity),
+		r.AddActivityN(actCharge, activity(s.charge)),
+		r.AddActivityN(actActivate, activity(s.activate)),
+		r.AddActivityN(actRefund, activity(s.refund)),
+		r.AddActivityN(actFinish, activity(s.finish)),
+		r.AddActivityN(actCancelled, activity(s.recordCancel)),
 	)
 }
 
-func chargeKey(subID string, cycle int) string { return fmt.Sprintf("%s/%d", subID, cycle) }
+// activity adapts a use case on a step to a workflow activity.
+func activity[T any](fn func(context.Context, step) (T, error)) workflow.Activity {
+	return func(ctx workflow.ActivityContext) (any, error) {
+		var in step
+		if err := ctx.GetInput(&in); err != nil {
+			return nil, err
+		}
+		return fn(ctx.Context(), in)
+	}
+}
+
+// saga holds what one run of the checkout workflow needs.
+type saga struct {
+	ctx                *workflow.WorkflowContext
+	id                 string
+	retry, refundRetry *workflow.RetryPolicy
+}
+
+func (s *Service) saga(ctx *workflow.WorkflowContext, id string) saga {
+	return saga{ctx: ctx, id: id,
+		retry: &workflow.RetryPolicy{MaxAttempts: s.cfg.ActivityAttempts, InitialRetryInterval: 300 * time.Millisecond,
+			BackoffCoefficient: 2, MaxRetryInterval: 3 * time.Second, RetryTimeout: s.cfg.ActivityRetryTimeout},
+		// money owed back is tried for much longer, on durable timers
+		refundRetry: &workflow.RetryPolicy{MaxAttempts: 1 << 20, InitialRetryInterval: time.Second,
+			BackoffCoefficient: 2, MaxRetryInterval: 5 * time.Minute, RetryTimeout: s.cfg.RefundRetryTimeout},
+	}
+}
+
+func (w saga) call(name string, policy *workflow.RetryPolicy, in step, out any) error {
+	in.SubscriptionID = w.id
+	return w.ctx.CallActivity(name, workflow.WithActivityInput(in), workflow.WithActivityRetryPolicy(policy)).Await(out)
+}
+
+func (w saga) charge(k ChargeKey, res *ChargeResult) error {
+	return w.call(actCharge, w.retry, step{Cycle: k.Cycle, Key: &k}, res)
+}
+
+// compensate refunds the charge made under k, or voids k if none was.
+func (w saga) compensate(k ChargeKey) error {
+	return w.call(actRefund, w.refundRetry, step{Cycle: k.Cycle, Key: &k}, nil)
+}
+
+func (w saga) finish(status, outcome string) (any, error) {
+	return status, w.call(actFinish, w.retry, step{Status: status, Outcome: outcome}, nil)
+}
+
+// failAfterCharge gives a charge back after a later step failed, and ends.
+func (w saga) failAfterCharge(k ChargeKey, what string) (any, error) {
+	if err := w.compensate(k); err != nil {
+		return w.finish(domain.Failed, what+" and the refund did not go through: needs an operator")
+	}
+	return w.finish(domain.Failed, what+"; the charge was refunded")
+}
+
+// cancelRaised waits up to wait for the listener's cancel; a zero wait only
+// looks at what has arrived already.
+func (w saga) cancelRaised(wait time.Duration) bool {
+	return w.ctx.WaitForExternalEvent(CancelEvent, wait).Await(nil) == nil
+}
+
+// endCancelled records the cancel, lets the paid period run out, and ends.
+func (w saga) endCancelled() (any, error) {
+	var sub domain.Subscription
+	if err := w.call(actCancelled, w.retry, step{}, &sub); err == nil && sub.PeriodEnd != nil {
+		if rest := sub.PeriodEnd.Sub(w.ctx.CurrentTimeUTC()); rest > 0 {
+			_ = w.ctx.CreateTimer(rest).Await(nil)
+		}
+	}
+	return w.finish(domain.Cancelled, "cancelled by the listener; ended at the end of the period")
+}
 
 // checkout is the saga: charge, activate, and on any failure after a charge
 // refund it. Every activity has a retry policy for transient errors bounded
 // by a total timeout, so nothing retries for ever. After activation it waits
-// one period (or a cancel event) and renews with continue-as-new.
+// one period (or a cancel event) and renews with continue-as-new, carrying
+// any cancel that arrived meanwhile into the next period.
 func (s *Service) checkout(ctx *workflow.WorkflowContext) (any, error) {
 	var in CheckoutInput
 	if err := ctx.GetInput(&in); err != nil {
 		return nil, err
 	}
-	retry := &workflow.RetryPolicy{MaxAttempts: s.cfg.ActivityAttempts, InitialRetryInterval: 300 * time.Millisecond,
-		BackoffCoefficient: 2, MaxRetryInterval: 3 * time.Second, RetryTimeout: s.cfg.ActivityRetryTimeout}
-	call := func(name string, input any, out any) error {
+	if !ctx.IsPatched(patchBilling) {
+		return s.checkoutV1(ctx, in)
+	}
+	w := s.saga(ctx, in.SubscriptionID)
+
+	if in.Cycle == 0 {
+		key := ChargeKey{SubscriptionID: in.SubscriptionID}
+		var res ChargeResult
+		if err := w.charge(key, &res); err != nil {
+			// the processor's answer is unknown: make sure the key never charges
+			if w.compensate(key) != nil {
+				return w.finish(domain.Failed, "the payment did not complete in time and voiding it failed: needs an operator")
+			}
+			return w.finish(domain.Failed, "the payment did not complete in time; any charge was refunded")
+		}
+		if res.Status != ChargeSucceeded {
+			return w.finish(domain.PaymentFailed, "the card was declined: "+res.Reason)
+		}
+		var sub domain.Subscription
+		if err := w.call(actActivate, w.retry, step{Key: &key}, &sub); err != nil {
+			return w.failAfterCharge(key, "activation failed")
+		}
+		in.Period = s.periodFor(&sub)
+	}
+	if in.Period <= 0 {
+		in.Period = s.cfg.Period
+	}
+
+	// One billing period, unless the listener cancels first.
+	if w.cancelRaised(in.Period) {
+		return w.endCancelled()
+	}
+
+	// Renew: each attempt under a key of its own; a cancel seen at any point
+	// before the money is kept ends the subscription instead.
+	cycle := in.Cycle + 1
+	for attempt := 1; ; attempt++ {
+		if w.cancelRaised(0) {
+			return w.endCancelled()
+		}
+		key := ChargeKey{SubscriptionID: in.SubscriptionID, Cycle: cycle, Attempt: attempt}
+		var res ChargeResult
+		err := w.charge(key, &res)
+		switch {
+		case err != nil: // unknown outcome: this key must never charge; the next attempt has its own
+			if w.compensate(key) != nil {
+				return w.finish(domain.Failed, "a renewal's outcome was unknown and voiding it failed: needs an operator")
+			}
+		case res.Status == ChargeCancelled:
+			return w.endCancelled()
+		case res.Status == ChargeSucceeded:
+			if w.cancelRaised(0) { // the listener cancelled while the money was being taken
+				if w.compensate(key) != nil {
+					return w.finish(domain.Failed, "cancelled during a renewal charge and its refund did not go through: needs an operator")
+				}
+				return w.endCancelled()
+			}
+			if err := w.call(actActivate, w.retry, step{Cycle: cycle, Key: &key}, nil); err != nil {
+				return w.failAfterCharge(key, "renewal activation failed")
+			}
+			ctx.ContinueAsNew(CheckoutInput{SubscriptionID: in.SubscriptionID, Cycle: cycle, Period: in.Period},
+				workflow.WithKeepUnprocessedEvents())
+			return nil, nil
+		}
+		if attempt >= s.cfg.RenewalAttempts {
+			return w.finish(domain.Expired, "the renewal could not be charged")
+		}
+		if w.cancelRaised(s.cfg.RenewalRetryInterval) {
+			return w.endCancelled()
+		}
+	}
+}
+
+// checkoutV1 is the workflow as it ran before patchBilling, kept so that an
+// instance started then replays the same steps; it moves to version 2 at its
+// next continue-as-new. Do not change its steps.
+func (s *Service) checkoutV1(ctx *workflow.WorkflowContext, in CheckoutInput) (any, error) {
+	retry := s.saga(ctx, in.SubscriptionID).retry
+	call := func(name string, input step, out any) error {
 		return ctx.CallActivity(name, workflow.WithActivityInput(input), workflow.WithActivityRetryPolicy(retry)).Await(out)
 	}
 	finish := func(status, outcome string) (any, error) {
-		err := call(actFinish, stepInput{SubscriptionID: in.SubscriptionID, Cycle: in.Cycle, Status: status, Outcome: outcome}, nil)
+		err := call(actFinish, step{SubscriptionID: in.SubscriptionID, Cycle: in.Cycle, Status: status, Outcome: outcome}, nil)
 		return status, err
 	}
-	step := stepInput{SubscriptionID: in.SubscriptionID, Cycle: in.Cycle}
-
+	cur := step{SubscriptionID: in.SubscriptionID, Cycle: in.Cycle}
 	if in.Cycle == 0 {
 		var res ChargeResult
-		if err := call(actCharge, step, &res); err != nil {
-			// the processor's answer is unknown: refund (or void) the key
-			_ = call(actRefund, step, nil)
+		if err := call(actCharge, cur, &res); err != nil {
+			_ = call(actRefund, cur, nil)
 			return finish(domain.Failed, "the payment did not complete in time; any charge was refunded")
 		}
-		if res.Status != "succeeded" {
+		if res.Status != ChargeSucceeded {
 			return finish(domain.PaymentFailed, "the card was declined: "+res.Reason)
 		}
 		var sub domain.Subscription
-		if err := call(actActivate, step, &sub); err != nil {
-			if rerr := call(actRefund, step, nil); rerr != nil {
+		if err := call(actActivate, cur, &sub); err != nil {
+			if rerr := call(actRefund, cur, nil); rerr != nil {
 				return finish(domain.Failed, "activation failed and the refund did not go through: needs an operator")
 			}
 			return finish(domain.Failed, "activation failed; the charge was refunded")
@@ -102,34 +309,31 @@ func (s *Service) checkout(ctx *workflow.WorkflowContext) (any, error) {
 	if in.Period <= 0 {
 		in.Period = s.cfg.Period
 	}
-
-	// One billing period, unless the listener cancels first.
 	if err := ctx.WaitForExternalEvent(CancelEvent, in.Period).Await(nil); err == nil {
 		var sub domain.Subscription
-		if err := call(actActivate, stepInput{SubscriptionID: in.SubscriptionID, Cycle: -1}, &sub); err == nil && sub.PeriodEnd != nil {
+		if err := call(actActivate, step{SubscriptionID: in.SubscriptionID, Cycle: legacyRead}, &sub); err == nil && sub.PeriodEnd != nil {
 			if rest := sub.PeriodEnd.Sub(ctx.CurrentTimeUTC()); rest > 0 {
 				_ = ctx.CreateTimer(rest).Await(nil)
 			}
 		}
 		return finish(domain.Cancelled, "cancelled by the listener; ended at the end of the period")
 	}
-
-	// Renew: failed renewals are tried again on a schedule, then the subscription expires.
-	next := stepInput{SubscriptionID: in.SubscriptionID, Cycle: in.Cycle + 1}
+	next := step{SubscriptionID: in.SubscriptionID, Cycle: in.Cycle + 1}
 	for attempt := 1; attempt <= s.cfg.RenewalAttempts; attempt++ {
 		var res ChargeResult
 		err := call(actCharge, next, &res)
-		if err == nil && res.Status == "succeeded" {
+		if err == nil && res.Status == ChargeSucceeded {
 			if err := call(actActivate, next, nil); err != nil {
 				_ = call(actRefund, next, nil)
 				return finish(domain.Failed, "renewal activation failed; the renewal charge was refunded")
 			}
-			ctx.ContinueAsNew(CheckoutInput{SubscriptionID: in.SubscriptionID, Cycle: in.Cycle + 1, Period: in.Period})
+			ctx.ContinueAsNew(CheckoutInput{SubscriptionID: in.SubscriptionID, Cycle: in.Cycle + 1, Period: in.Period},
+				workflow.WithKeepUnprocessedEvents())
 			return nil, nil
 		}
 		if err != nil {
-			_ = call(actRefund, next, nil) // unknown outcome: make sure this key never charges
-			next.Cycle += 1000             // and try again under a fresh key
+			_ = call(actRefund, next, nil)
+			next.Cycle += legacyRekey
 		}
 		if attempt < s.cfg.RenewalAttempts {
 			_ = ctx.CreateTimer(s.cfg.RenewalRetryInterval).Await(nil)
@@ -138,46 +342,53 @@ func (s *Service) checkout(ctx *workflow.WorkflowContext) (any, error) {
 	return finish(domain.Expired, "the renewal could not be charged")
 }
 
-// chargeActivity asks payments for the period's money under a key derived
-// from the workflow instance and cycle: a retried activity never charges twice.
-func (s *Service) chargeActivity(ctx workflow.ActivityContext) (any, error) {
-	var in stepInput
-	if err := ctx.GetInput(&in); err != nil {
-		return nil, err
+// errCancelled stops a renewal charge before it reaches payments.
+var errCancelled = errors.New("the listener cancelled")
+
+// charge asks payments for a period's money under the step's key. A renewal
+// of a subscription the listener has cancelled is refused here, before any
+// processor call, whatever the workflow has or has not heard.
+func (s *Service) charge(ctx context.Context, in step) (ChargeResult, error) {
+	if in.upgrade() {
+		return ChargeResult{}, errors.New("charge: a read-only step")
 	}
-	c := ctx.Context()
-	sub, err := s.subs.Update(c, in.SubscriptionID, func(x *domain.Subscription) error {
+	sub, err := s.subs.Update(ctx, in.SubscriptionID, func(x *domain.Subscription) error {
+		if in.Cycle > 0 && (x.CancelAtPeriodEnd || !x.Open()) {
+			return errCancelled
+		}
 		x.Step, x.UpdatedAt = "charging", s.now().UTC()
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if errors.Is(err, errCancelled) {
+		return ChargeResult{Status: ChargeCancelled, Reason: errCancelled.Error()}, nil
 	}
-	plan, err := s.plans.Get(c, sub.PlanID)
 	if err != nil {
-		return nil, err
+		return ChargeResult{}, err
 	}
-	return s.payments.Charge(c, ChargeRequest{IdempotencyKey: chargeKey(sub.ID, in.Cycle), UserID: sub.UserID,
+	plan, err := s.plans.Get(ctx, sub.PlanID)
+	if err != nil {
+		return ChargeResult{}, err
+	}
+	return s.payments.Charge(ctx, ChargeRequest{IdempotencyKey: in.Key.String(), UserID: sub.UserID,
 		PaymentMethodID: sub.PaymentMethodID, Amount: plan.Price, Currency: plan.Currency,
-		Description: fmt.Sprintf("Harmonia %s, period %d", plan.Name, in.Cycle%1000+1)})
+		Description: fmt.Sprintf("Harmonia %s, period %d", plan.Name, in.Cycle+1)})
 }
 
-// activateActivity starts (cycle 0) or extends (renewal) the paid period;
-// with cycle -1 it only reads the subscription.
-func (s *Service) activateActivity(ctx workflow.ActivityContext) (any, error) {
-	var in stepInput
-	if err := ctx.GetInput(&in); err != nil {
-		return nil, err
-	}
-	c := ctx.Context()
-	if in.Cycle < 0 {
-		return s.subs.Get(c, in.SubscriptionID)
+// activate starts (cycle 0) or extends (a renewal) the paid period. It is
+// idempotent: a cycle already active is not extended again, nor announced
+// twice (activities run at least once).
+func (s *Service) activate(ctx context.Context, in step) (*domain.Subscription, error) {
+	if in.upgrade() {
+		return s.subs.Get(ctx, in.SubscriptionID)
 	}
 	topic := "subscription.activated"
 	if in.Cycle > 0 {
 		topic = "subscription.renewed"
 	}
-	return s.subs.UpdateAnnounce(c, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
+	return s.subs.UpdateAnnounce(ctx, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
+		if x.Activated(int(in.Cycle)) {
+			return nil, state.Unchanged
+		}
 		if s.cfg.TestHooks && strings.HasPrefix(x.Key, "fail-activation") {
 			return nil, errors.New("test hook: activation fails")
 		}
@@ -187,33 +398,33 @@ func (s *Service) activateActivity(ctx workflow.ActivityContext) (any, error) {
 			start = *x.PeriodEnd
 		}
 		end := start.Add(s.periodFor(x))
-		x.Status, x.Step, x.Cycle, x.PeriodStart, x.PeriodEnd, x.UpdatedAt = domain.Active, "active", in.Cycle%1000, &start, &end, now
+		x.Status, x.Step, x.Cycle, x.PeriodStart, x.PeriodEnd, x.UpdatedAt = domain.Active, "active", int(in.Cycle), &start, &end, now
 		return &state.Event{Topic: topic, Data: s.event(x)}, nil
 	})
 }
 
-func (s *Service) refundActivity(ctx workflow.ActivityContext) (any, error) {
-	var in stepInput
-	if err := ctx.GetInput(&in); err != nil {
-		return nil, err
+// refund gives back the money of the step's charge, or voids its key.
+func (s *Service) refund(ctx context.Context, in step) (any, error) {
+	if in.upgrade() {
+		return nil, errors.New("refund: a read-only step")
 	}
-	c := ctx.Context()
-	_, _ = s.subs.Update(c, in.SubscriptionID, func(x *domain.Subscription) error {
+	if _, err := s.subs.Update(ctx, in.SubscriptionID, func(x *domain.Subscription) error {
 		x.Step, x.UpdatedAt = "compensating", s.now().UTC()
 		return nil
-	})
-	return nil, s.payments.Refund(c, chargeKey(in.SubscriptionID, in.Cycle))
+	}); err != nil {
+		platform.Logger(ctx).Warn("could not mark the subscription as compensating", slog.String("subscriptionId", in.SubscriptionID), slog.String("error", err.Error()))
+	}
+	return nil, s.payments.Refund(ctx, in.Key.String())
 }
 
-func (s *Service) finishActivity(ctx workflow.ActivityContext) (any, error) {
-	var in stepInput
-	if err := ctx.GetInput(&in); err != nil {
-		return nil, err
-	}
-	c := ctx.Context()
+// finish ends the subscription in its final state, once.
+func (s *Service) finish(ctx context.Context, in step) (any, error) {
 	topic := map[string]string{domain.PaymentFailed: "subscription.payment_failed", domain.Failed: "subscription.payment_failed",
 		domain.Cancelled: "subscription.cancelled", domain.Expired: "subscription.expired"}[in.Status]
-	_, err := s.subs.UpdateAnnounce(c, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
+	_, err := s.subs.UpdateAnnounce(ctx, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
+		if x.Status == in.Status && x.Step == "done" {
+			return nil, state.Unchanged
+		}
 		x.Status, x.Outcome, x.Step, x.UpdatedAt = in.Status, in.Outcome, "done", s.now().UTC()
 		if topic == "" {
 			return nil, nil
@@ -221,6 +432,19 @@ func (s *Service) finishActivity(ctx workflow.ActivityContext) (any, error) {
 		return &state.Event{Topic: topic, Data: s.event(x)}, nil
 	})
 	return nil, err
+}
+
+// recordCancel marks the subscription as ending at its period's end. The
+// cancel event is raised before the HTTP request records it, so a crash in
+// between still cancels: the workflow records it here.
+func (s *Service) recordCancel(ctx context.Context, in step) (*domain.Subscription, error) {
+	return s.subs.Update(ctx, in.SubscriptionID, func(x *domain.Subscription) error {
+		if x.CancelAtPeriodEnd {
+			return state.Unchanged
+		}
+		x.CancelAtPeriodEnd, x.UpdatedAt = true, s.now().UTC()
+		return nil
+	})
 }
 
 // WorkflowClient adapts durabletask's client to the Workflows port.

@@ -57,6 +57,10 @@ type Subscription struct {
 	UpdatedAt         time.Time  `json:"updatedAt"`
 }
 
+// Activated reports whether the period of cycle (0 the first purchase, n
+// the n-th renewal) has been activated already.
+func (s *Subscription) Activated(cycle int) bool { return s.Status == Active && s.Cycle >= cycle }
+
 // Open reports whether the subscription is under way or running.
 func (s *Subscription) Open() bool { return s.Status == Pending || s.Status == Active }
 
