@@ -49,7 +49,11 @@ var (
 	httpc         = &http.Client{Timeout: 30 * time.Second}
 )
 
-const portOffset = 10000
+// portOffset puts every port of the test stack above Linux's ephemeral range
+// (32768–60999 by default): at 10000 the sidecars' gRPC ports (60100+) sat
+// inside it, and an outgoing connection that happened to take one stopped a
+// sidecar with "address already in use". The bench uses 11000 and 13000.
+const portOffset = 12000
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
