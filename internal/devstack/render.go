@@ -11,8 +11,13 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// renderer rewrites Dapr resource files for one stack: relative ".data/"
-// paths point into the stack's data directory, and with a port offset every
+// DataPrefix starts every data path in the resource files: relative to
+// daprd's working directory, the app's folder apps/<app>/, as the Dapr CLI
+// runs it; so it names the repository's .data/ under 'dapr run -f .'.
+const DataPrefix = "../../.data/"
+
+// renderer rewrites Dapr resource files for one stack: data paths
+// (DataPrefix) point into the stack's data directory, and with a port offset every
 // metadata value that names a local infrastructure port is moved too. The
 // files in components/ stay valid for the real Dapr CLI as they are.
 type renderer struct {
@@ -86,8 +91,8 @@ func (r renderer) walk(n *yaml.Node, name string) {
 }
 
 func (r renderer) scalar(v, name string) string {
-	if strings.HasPrefix(v, ".data/") {
-		return filepath.Join(r.dataDir, strings.TrimPrefix(v, ".data/"))
+	if strings.HasPrefix(v, DataPrefix) {
+		return filepath.Join(r.dataDir, strings.TrimPrefix(v, DataPrefix))
 	}
 	if r.offset == 0 {
 		return v

@@ -1,6 +1,9 @@
 package devstack
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -20,7 +23,7 @@ spec:
     - name: other
       value: "localhost:9999"
     - name: connectionString
-      value: ".data/state/auth.db"
+      value: "../../.data/state/auth.db"
 scopes: [auth]
 `
 	r := renderer{dataDir: "/tmp/stack/.data", offset: 1000, infra: map[int]bool{6379: true, 1025: true}}
@@ -34,7 +37,7 @@ scopes: [auth]
 			t.Errorf("rendered file lacks %q:\n%s", want, s)
 		}
 	}
-	for _, gone := range []string{"localhost:6379", `"1025"`, `".data/state`} {
+	for _, gone := range []string{"localhost:6379", `"1025"`, `../../.data`} {
 		if strings.Contains(s, gone) {
 			t.Errorf("rendered file still has %q", gone)
 		}
@@ -64,5 +67,36 @@ func TestRunFileChecksPorts(t *testing.T) {
 	}
 	if err := f.Select([]string{"zzz"}); err == nil {
 		t.Fatal("unknown app accepted")
+	}
+}
+
+// Every data path in the repository's resources is relative to the app's
+// folder (daprd's working directory under the Dapr CLI and the launcher),
+// so it names the same file under both. A path such as ".data/state/x.db"
+// resolved under apps/<app>/ with the CLI: "unable to open database file".
+func TestResourcePathsAreRelativeToTheAppFolder(t *testing.T) {
+	files, _ := filepath.Glob("../../components/*.yaml")
+	more, _ := filepath.Glob("../../components/*/*.yaml")
+	cfg, _ := filepath.Glob("../../config/*/*.yaml")
+	files = append(append(files, more...), cfg...)
+	if len(files) < 10 {
+		t.Fatalf("found only %d resource files", len(files))
+	}
+	dataValue := regexp.MustCompile(`(?m)^\s*(?:-\s*)?(?:value|connectionString|rootPath):\s*"?([^"\s]*\.data/[^"\s]*)`)
+	seen := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range dataValue.FindAllStringSubmatch(string(b), -1) {
+			seen++
+			if !strings.HasPrefix(m[1], DataPrefix) {
+				t.Errorf("%s: %q must start with %q (relative to apps/<app>/, daprd's working directory)", f, m[1], DataPrefix)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no data paths found: the pattern is stale")
 	}
 }

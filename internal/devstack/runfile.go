@@ -42,7 +42,7 @@ type RunApp struct {
 	ResourcesPath        string            `yaml:"resourcesPath"`
 	ConfigFilePath       string            `yaml:"configFilePath"`
 	LogLevel             string            `yaml:"logLevel"`
-	MaxRequestSizeMB     int               `yaml:"daprHTTPMaxRequestSize"`
+	MaxBodySize          string            `yaml:"maxBodySize"` // daprd's --max-body-size, e.g. "32Mi" (the CLI's name)
 	Command              []string          `yaml:"command"`
 	Env                  map[string]string `yaml:"env"`
 }

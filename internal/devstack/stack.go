@@ -428,10 +428,12 @@ func (s *Stack) startApps(ctx context.Context) error {
 			"DAPR_TRUST_ANCHORS="+string(anchors), "APP_API_TOKEN="+appToken, "DAPR_API_TOKEN="+daprToken,
 			"DAPR_HOST_IP=127.0.0.1", "NAMESPACE=default")
 		dargs := []string{daprd}
-		if a.MaxRequestSizeMB > 0 {
-			dargs = append(dargs, "--max-body-size", strconv.Itoa(a.MaxRequestSizeMB)+"Mi")
+		if a.MaxBodySize != "" {
+			dargs = append(dargs, "--max-body-size", a.MaxBodySize)
 		}
-		sc, err := start(a.AppID+"-daprd", logs, s.file.Dir(), denv, append(dargs,
+		// daprd runs in the app's folder, as under the Dapr CLI, so relative
+		// paths in resources mean the same under both
+		sc, err := start(a.AppID+"-daprd", logs, s.file.Path(a.AppDirPath), denv, append(dargs,
 			"--app-id", a.AppID, "--app-port", strconv.Itoa(a.AppPort), "--app-channel-address", "127.0.0.1",
 			"--dapr-http-port", strconv.Itoa(a.DaprHTTPPort), "--dapr-grpc-port", strconv.Itoa(a.DaprGRPCPort),
 			"--dapr-internal-grpc-port", strconv.Itoa(a.DaprInternalGRPCPort), "--dapr-listen-addresses", "127.0.0.1",
