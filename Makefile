@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS_UNIT := ./internal/... ./apps/... ./cmd/...
 
-.PHONY: setup run infra build test unit e2e test-postgres bench lint fmt clean
+.PHONY: setup run infra build test unit e2e test-postgres bench lint fmt docs clean
 
 ## setup: install Redis (apt), Mailpit and the pinned Dapr runtime into .bin/ (idempotent)
 setup:
@@ -44,6 +44,10 @@ lint:
 
 fmt:
 	gofmt -w apps internal cmd tests tools
+
+## docs: regenerate docs/events.md from the event contracts (internal/events)
+docs:
+	$(GO) run ./cmd/eventsdoc
 
 clean:
 	rm -rf .data

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	daprc "github.com/dapr/go-sdk/client"
+
+	"github.com/harmonia-music/harmonia/internal/events"
 )
 
 // Publisher publishes JSON events to one pub/sub component.
@@ -18,14 +20,18 @@ func NewPublisher(sc *Sidecar, component string) *Publisher {
 	return &Publisher{sc: sc, pubsub: component}
 }
 
-// Publish sends data as a CloudEvent's JSON data on topic.
-func (p *Publisher) Publish(ctx context.Context, topic string, data any) error {
+// Publish sends an event contract as a CloudEvent's JSON data on its topic;
+// one that lacks a required field is refused before it leaves.
+func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
+	if err := events.Validate(e); err != nil {
+		return err
+	}
 	c, err := p.sc.Client()
 	if err != nil {
 		return err
 	}
-	if err := c.PublishEvent(ctx, p.pubsub, topic, data, daprc.PublishEventWithContentType("application/json")); err != nil {
-		return fmt.Errorf("publish %s: %w", topic, err)
+	if err := c.PublishEvent(ctx, p.pubsub, e.Topic(), e, daprc.PublishEventWithContentType("application/json")); err != nil {
+		return fmt.Errorf("publish %s: %w", e.Topic(), err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -76,6 +77,9 @@ func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
 	items := make([]*daprc.StateOperation, 0, len(ops)+1)
 	for _, op := range ops {
 		if op.Event != nil {
+			if err := events.Validate(op.Event.Data); err != nil {
+				return err
+			}
 			// the outbox component for this topic shares this store's table
 			store = OutboxComponent(s.name, op.Event.Topic)
 			data, err := json.Marshal(op.Event.Data)

@@ -1,12 +1,14 @@
 // Package pubsub is the event side of the platform: the publisher port, and
-// programmatic Dapr subscriptions that decode CloudEvents, skip events already
-// handled (by CloudEvent id) and answer Dapr with SUCCESS, RETRY or DROP.
+// programmatic Dapr subscriptions that decode CloudEvents into the event
+// contracts (internal/events), skip events already handled (by CloudEvent
+// id) and answer Dapr with SUCCESS, RETRY or DROP.
 package pubsub
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,13 +16,15 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
-// Publisher is the port apps publish through.
+// Publisher is the port apps publish through; it takes only the event
+// contracts, and refuses one that lacks a required field.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, data any) error
+	Publish(ctx context.Context, e events.Event) error
 }
 
 // Event is a received CloudEvent 1.0.
@@ -35,16 +39,13 @@ type Event struct {
 	Data        json.RawMessage `json:"data"`
 }
 
-// Decode unmarshals the event's data.
-func (e Event) Decode(v any) error { return json.Unmarshal(e.Data, v) }
-
 // ErrDrop marks an event that can never be handled (malformed): Dapr drops it
 // (to the dead-letter topic) instead of redelivering it.
 var ErrDrop = errors.New("drop event")
 
-// Handler handles one event. Return nil for SUCCESS, an error wrapping ErrDrop
+// handler handles one event. Return nil for SUCCESS, an error wrapping ErrDrop
 // for DROP, any other error for RETRY.
-type Handler func(ctx context.Context, e Event) error
+type handler func(ctx context.Context, e Event) error
 
 // Memory is a Publisher for unit tests that remembers what was published.
 type Memory struct {
@@ -56,17 +57,20 @@ type Memory struct {
 // Published is one event Memory saw.
 type Published struct {
 	Topic string
-	Data  any
+	Data  events.Event
 }
 
 // Publish implements Publisher.
-func (m *Memory) Publish(_ context.Context, topic string, data any) error {
+func (m *Memory) Publish(_ context.Context, e events.Event) error {
+	if err := events.Validate(e); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.Fail != nil {
 		return m.Fail
 	}
-	m.Events = append(m.Events, Published{Topic: topic, Data: data})
+	m.Events = append(m.Events, Published{Topic: e.Topic(), Data: e})
 	return nil
 }
 
@@ -100,8 +104,25 @@ type subscription struct {
 	DeadLetterTopic string `json:"deadLetterTopic,omitempty"`
 }
 
-// Handle subscribes h to topic.
-func (s *Subscriptions) Handle(r *mux.Router, topic string, h Handler) {
+// On subscribes h to the topic of T. The data decodes into T, ignoring
+// fields T does not know; data that does not decode, or lacks a required
+// field, is dropped (logged, to the dead-letter topic) rather than retried.
+// h's error asks for redelivery unless it wraps ErrDrop.
+func On[T events.Event](r *mux.Router, s *Subscriptions, h func(ctx context.Context, e T) error) {
+	var zero T
+	s.handle(r, zero.Topic(), func(ctx context.Context, e Event) error {
+		var v T
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrDrop, zero.Topic(), err)
+		}
+		if err := events.Validate(v); err != nil {
+			return errors.Join(ErrDrop, err)
+		}
+		return h(ctx, v)
+	})
+}
+
+func (s *Subscriptions) handle(r *mux.Router, topic string, h handler) {
 	route := "/events/" + topic
 	s.list = append(s.list, subscription{PubsubName: s.PubsubName, Topic: topic, Route: route, DeadLetterTopic: s.DeadLetterTopic})
 	r.HandleFunc(route, s.serve(topic, h)).Methods(http.MethodPost)
@@ -122,7 +143,7 @@ type daprStatus struct {
 	Status string `json:"status"`
 }
 
-func (s *Subscriptions) serve(topic string, h Handler) http.HandlerFunc {
+func (s *Subscriptions) serve(topic string, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		log := platform.Logger(r.Context()).With(slog.String("topic", topic))
 		body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))

@@ -2,6 +2,8 @@ package state
 
 import (
 	"context"
+
+	"github.com/harmonia-music/harmonia/internal/events"
 	"strconv"
 	"sync"
 )
@@ -59,6 +61,11 @@ func (m *Memory) Transact(_ context.Context, ops []Op) error {
 		return err
 	}
 	for _, op := range ops {
+		if op.Event != nil {
+			if err := events.Validate(op.Event.Data); err != nil {
+				return err
+			}
+		}
 		cur, exists := m.data[op.Key]
 		switch {
 		case op.ETag != "" && (!exists || cur.etag != op.ETag):

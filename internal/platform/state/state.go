@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 )
 
@@ -35,11 +36,15 @@ type Op struct {
 	Event *Event
 }
 
-// Event is published on Topic with Data as its JSON payload.
+// Event is published on Topic with Data as its JSON payload. Make one
+// with Announce, from an event contract.
 type Event struct {
 	Topic string
-	Data  any
+	Data  events.Event
 }
+
+// Announce is the outbox event for an event contract.
+func Announce(e events.Event) *Event { return &Event{Topic: e.Topic(), Data: e} }
 
 // KV is the state store port.
 type KV interface {

@@ -108,7 +108,9 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 	}
 	now := s.now().UTC()
 	var newlyPublished []domain.Album
+	var newArtists []domain.Artist
 	err = s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+		newArtists = newArtists[:0] // the callback runs again on a conflict
 		known := map[string]bool{}
 		for _, a := range ix.Artists {
 			known[a.ID] = true
@@ -128,6 +130,7 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 			if !known[a.ID] {
 				ix.Artists = append(ix.Artists, domain.ArtistSummary{ID: a.ID, Name: a.Name, Genres: a.Genres, OwnerUserID: a.OwnerUserID})
 				known[a.ID] = true
+				newArtists = append(newArtists, a)
 			}
 		}
 		newlyPublished = newlyPublished[:0]
@@ -165,9 +168,11 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 	if err != nil {
 		return res, err
 	}
-	for _, al := range newlyPublished {
-		s.publish(ctx, "album.published", map[string]any{"albumId": al.ID, "artistId": al.ArtistID, "title": al.Title,
-			"genre": al.Genre, "releaseDate": al.ReleaseDate, "trackCount": len(al.TrackIDs), "publishedAt": al.PublishedAt})
+	for i := range newArtists {
+		s.publish(ctx, artistCreated(&newArtists[i]))
+	}
+	for i := range newlyPublished {
+		s.publish(ctx, albumPublished(&newlyPublished[i]))
 	}
 	return ImportResult{Artists: len(b.Artists), Albums: len(b.Albums), Tracks: tracks, Published: len(newlyPublished)}, nil
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -38,7 +40,7 @@ type Profiles interface {
 
 // Publisher publishes events.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, data any) error
+	Publish(ctx context.Context, e events.Event) error
 }
 
 // Config tunes the service.
@@ -102,9 +104,9 @@ func New(cfg Config, kv state.KV, media Media, ents Entitlements, profiles Profi
 		views: map[string]cachedView{}}
 }
 
-func (s *Service) publish(ctx context.Context, topic string, data any) {
-	if err := s.pub.Publish(ctx, topic, data); err != nil {
-		slog.Default().Warn("event not published", slog.String("topic", topic), slog.String("error", err.Error()))
+func (s *Service) publish(ctx context.Context, e events.Event) {
+	if err := s.pub.Publish(ctx, e); err != nil {
+		platform.Logger(ctx).Warn("event not published", slog.String("topic", e.Topic()), slog.String("error", err.Error()))
 	}
 }
 
@@ -201,7 +203,24 @@ func (s *Service) CreateArtist(ctx context.Context, v domain.Viewer, a domain.Ar
 		op, err := s.artists.CreateOp(a.ID, &a)
 		return []state.Op{op}, err
 	})
-	return &a, err
+	if err != nil {
+		return nil, err
+	}
+	s.publish(ctx, artistCreated(&a))
+	return &a, nil
+}
+
+func artistCreated(a *domain.Artist) events.ArtistCreated {
+	return events.ArtistCreated{ArtistID: a.ID, Name: a.Name, Genres: a.Genres, Version: 1, CreatedAt: a.CreatedAt}
+}
+
+func albumPublished(a *domain.Album) events.AlbumPublished {
+	var at time.Time
+	if a.PublishedAt != nil {
+		at = *a.PublishedAt
+	}
+	return events.AlbumPublished{AlbumID: a.ID, ArtistID: a.ArtistID, Title: a.Title, Genre: a.Genre,
+		ReleaseDate: a.ReleaseDate, TrackCount: len(a.TrackIDs), PublishedAt: at}
 }
 
 // Artist returns one artist.
@@ -397,8 +416,8 @@ func (s *Service) PatchAlbum(ctx context.Context, v domain.Viewer, id string, if
 		return nil, err
 	}
 	if updated.Status == domain.Published {
-		s.publish(ctx, "album.updated", map[string]any{"albumId": id, "artistId": updated.ArtistID, "title": updated.Title,
-			"genre": updated.Genre, "releaseDate": updated.ReleaseDate, "updatedAt": updated.UpdatedAt})
+		s.publish(ctx, events.AlbumUpdated{AlbumID: id, ArtistID: updated.ArtistID, Title: updated.Title,
+			Genre: updated.Genre, ReleaseDate: updated.ReleaseDate, UpdatedAt: updated.UpdatedAt})
 	}
 	return updated, nil
 }
@@ -490,8 +509,7 @@ func (s *Service) Publish(ctx context.Context, v domain.Viewer, albumID string) 
 	if err != nil {
 		return nil, err
 	}
-	s.publish(ctx, "album.published", map[string]any{"albumId": out.ID, "artistId": out.ArtistID, "title": out.Title,
-		"genre": out.Genre, "releaseDate": out.ReleaseDate, "trackCount": len(out.TrackIDs), "publishedAt": out.PublishedAt})
+	s.publish(ctx, albumPublished(out))
 	return out, nil
 }
 
@@ -614,23 +632,10 @@ func (s *Service) fullAccess(ctx context.Context, userID string) bool {
 	return full
 }
 
-// TrackPlayed is the track.played event.
-type TrackPlayed struct {
-	UserID   string    `json:"userId"`
-	TrackID  string    `json:"trackId"`
-	AlbumID  string    `json:"albumId"`
-	ArtistID string    `json:"artistId"`
-	Preview  bool      `json:"preview"`
-	Device   string    `json:"device"`
-	Country  string    `json:"country"`
-	PlayedAt time.Time `json:"playedAt"`
-}
-
 // Played announces one play (called once per play, not per range request).
 func (s *Service) Played(ctx context.Context, v domain.Viewer, st *Stream, device string) {
-	ev := TrackPlayed{UserID: v.UserID, TrackID: st.Track.ID, AlbumID: st.Track.AlbumID, ArtistID: st.Track.ArtistID,
-		Preview: st.Preview, Device: device, Country: s.country(ctx, v.UserID), PlayedAt: s.now().UTC()}
-	s.publish(ctx, "track.played", ev)
+	s.publish(ctx, events.TrackPlayed{UserID: v.UserID, TrackID: st.Track.ID, AlbumID: st.Track.AlbumID, ArtistID: st.Track.ArtistID,
+		Preview: st.Preview, Device: device, Country: s.country(ctx, v.UserID), PlayedAt: s.now().UTC()})
 }
 
 func (s *Service) country(ctx context.Context, userID string) string {

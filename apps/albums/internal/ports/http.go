@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/harmonia-music/harmonia/apps/albums/internal/app"
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
@@ -40,12 +40,8 @@ func Routes(r *mux.Router, s *app.Service, maxAudio int) {
 
 // Events subscribes the catalogue to the plays that feed trending.
 func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
-	subs.Handle(r, "track.played", func(_ context.Context, e pubsub.Event) error {
-		var p app.TrackPlayed
-		if err := e.Decode(&p); err != nil || p.AlbumID == "" {
-			return errors.Join(pubsub.ErrDrop, err)
-		}
-		s.CountPlay(p.AlbumID)
+	pubsub.On(r, subs, func(_ context.Context, e events.TrackPlayed) error {
+		s.CountPlay(e.AlbumID)
 		return nil
 	})
 }

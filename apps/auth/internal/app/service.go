@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/harmonia-music/harmonia/apps/auth/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/token"
@@ -39,7 +40,7 @@ type Profiles interface {
 
 // Publisher publishes events.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, data any) error
+	Publish(ctx context.Context, e events.Event) error
 }
 
 // Config tunes the service.
@@ -138,16 +139,6 @@ func (in RegisterInput) Validate(now time.Time) error {
 	return v.Err()
 }
 
-// UserRegistered is the user.registered event.
-type UserRegistered struct {
-	UserID       string    `json:"userId"`
-	Email        string    `json:"email"`
-	DisplayName  string    `json:"displayName"`
-	Country      string    `json:"country,omitempty"`
-	BirthYear    int       `json:"birthYear,omitempty"`
-	RegisteredAt time.Time `json:"registeredAt"`
-}
-
 // Register creates credentials, then the profile in users. If users cannot
 // create the profile, the credentials are removed again (compensation) and
 // the caller is told to retry: no half-registered account remains.
@@ -180,8 +171,8 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Tokens, error
 		return Tokens{}, fault.Wrap(fault.KindUnavailable, "registration-unavailable",
 			"registration is unavailable right now; nothing was created, try again", err)
 	}
-	ev := UserRegistered{UserID: acc.ID, Email: acc.Email, DisplayName: p.DisplayName, Country: p.Country, BirthYear: p.BirthYear, RegisteredAt: now}
-	if err := s.pub.Publish(ctx, "user.registered", ev); err != nil {
+	ev := events.UserRegistered{UserID: acc.ID, Email: acc.Email, DisplayName: p.DisplayName, Country: p.Country, BirthYear: p.BirthYear, RegisteredAt: now}
+	if err := s.pub.Publish(ctx, ev); err != nil {
 		slog.Default().Warn("user.registered not published", slog.String("user_id", acc.ID), slog.String("error", err.Error()))
 	}
 	return s.issue(ctx, acc, "")

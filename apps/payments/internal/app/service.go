@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/harmonia-music/harmonia/apps/payments/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
@@ -251,10 +252,10 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 			return nil, nil
 		case res.Approved:
 			c.Status, c.ProcessorRef, c.Reason = domain.Succeeded, res.Ref, ""
-			return &state.Event{Topic: "payment.succeeded", Data: chargeEvent(c)}, nil
+			return state.Announce(events.PaymentSucceeded{Charge: chargeFacts(c)}), nil
 		default:
 			c.Status, c.Reason = domain.Declined, res.Decline
-			return &state.Event{Topic: "payment.failed", Data: chargeEvent(c)}, nil
+			return state.Announce(events.PaymentFailed{Charge: chargeFacts(c)}), nil
 		}
 	})
 	if err != nil {
@@ -275,9 +276,9 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 
 var errAlreadyFinal = errors.New("already final")
 
-func chargeEvent(c *domain.Charge) map[string]any {
-	return map[string]any{"chargeId": c.ID, "idempotencyKey": c.Key, "userId": c.UserID, "amount": c.Amount,
-		"currency": c.Currency, "status": c.Status, "reason": c.Reason, "at": c.UpdatedAt}
+func chargeFacts(c *domain.Charge) events.Charge {
+	return events.Charge{ChargeID: c.ID, IdempotencyKey: c.Key, UserID: c.UserID, Amount: c.Amount,
+		Currency: c.Currency, Status: c.Status, Reason: c.Reason, At: c.UpdatedAt}
 }
 
 // RefundLease is how long a claimed refund belongs to the call that claimed
@@ -351,7 +352,7 @@ func (s *Service) giveBack(ctx context.Context, c *domain.Charge) (*domain.Charg
 			return nil, nil
 		default:
 			x.Status, x.RefundedAt = domain.Refunded, &now
-			return &state.Event{Topic: "payment.refunded", Data: chargeEvent(x)}, nil
+			return state.Announce(events.PaymentRefunded{Charge: chargeFacts(x)}), nil
 		}
 	})
 	if err != nil {

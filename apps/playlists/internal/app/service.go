@@ -13,6 +13,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -25,7 +27,7 @@ type Tracks interface {
 
 // Publisher publishes events.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, data any) error
+	Publish(ctx context.Context, e events.Event) error
 }
 
 // Service implements playlists.
@@ -49,10 +51,13 @@ func New(kv state.KV, tracks Tracks, pub Publisher, now func() time.Time) *Servi
 }
 
 func (s *Service) changed(ctx context.Context, p *domain.Playlist, change string) {
-	ev := map[string]any{"playlistId": p.ID, "ownerId": p.OwnerID, "name": p.Name, "public": p.Public,
-		"trackCount": len(p.Entries), "version": p.Version, "change": change, "changedAt": p.UpdatedAt}
-	if err := s.pub.Publish(ctx, "playlist.changed", ev); err != nil {
-		slog.Default().Warn("event not published", slog.String("topic", "playlist.changed"), slog.String("error", err.Error()))
+	s.publish(ctx, events.PlaylistChanged{PlaylistID: p.ID, OwnerID: p.OwnerID, Name: p.Name, Public: p.Public,
+		TrackCount: len(p.Entries), Version: p.Version, Change: change, ChangedAt: p.UpdatedAt})
+}
+
+func (s *Service) publish(ctx context.Context, e events.Event) {
+	if err := s.pub.Publish(ctx, e); err != nil {
+		platform.Logger(ctx).Warn("event not published", slog.String("topic", e.Topic()), slog.String("error", err.Error()))
 	}
 }
 
@@ -295,9 +300,7 @@ func (s *Service) Delete(ctx context.Context, viewer, id string, ifMatch int) er
 		if err != nil {
 			return err
 		}
-		if err := s.pub.Publish(ctx, "playlist.deleted", map[string]any{"playlistId": id, "ownerId": p.OwnerID}); err != nil {
-			slog.Default().Warn("event not published", slog.String("topic", "playlist.deleted"), slog.String("error", err.Error()))
-		}
+		s.publish(ctx, events.PlaylistDeleted{PlaylistID: id, OwnerID: p.OwnerID})
 		return nil
 	}
 	return state.ErrConflict
@@ -330,7 +333,7 @@ func (s *Service) DeleteAllOf(ctx context.Context, userID string) error {
 		return err
 	}
 	for _, id := range o.PlaylistIDs {
-		_ = s.pub.Publish(ctx, "playlist.deleted", map[string]any{"playlistId": id, "ownerId": userID})
+		s.publish(ctx, events.PlaylistDeleted{PlaylistID: id, OwnerID: userID})
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package ports
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/app"
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
@@ -30,14 +30,8 @@ func Routes(r *mux.Router, s *app.Service) {
 
 // Events removes a deleted user's playlists.
 func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
-	subs.Handle(r, "user.deleted", func(ctx context.Context, e pubsub.Event) error {
-		var d struct {
-			UserID string `json:"userId"`
-		}
-		if err := e.Decode(&d); err != nil || d.UserID == "" {
-			return errors.Join(pubsub.ErrDrop, err)
-		}
-		return s.DeleteAllOf(ctx, d.UserID)
+	pubsub.On(r, subs, func(ctx context.Context, e events.UserDeleted) error {
+		return s.DeleteAllOf(ctx, e.UserID)
 	})
 }
 

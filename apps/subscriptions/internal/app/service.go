@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -94,11 +95,11 @@ func New(cfg Config, kv state.KV, payments Payments, now func() time.Time) *Serv
 // SetWorkflows connects the workflow client.
 func (s *Service) SetWorkflows(wf Workflows) { s.wf = wf }
 
-// event is the payload of every subscription.* event; it goes out through
-// the transactional outbox with the change it announces.
-func (s *Service) event(sub *domain.Subscription) map[string]any {
-	return map[string]any{"subscriptionId": sub.ID, "userId": sub.UserID, "planId": sub.PlanID, "status": sub.Status,
-		"cycle": sub.Cycle, "outcome": sub.Outcome, "periodEnd": sub.PeriodEnd, "at": s.now().UTC()}
+// facts are what every subscription.* event carries; the events go out
+// through the transactional outbox with the change they announce.
+func (s *Service) facts(sub *domain.Subscription) events.Subscription {
+	return events.Subscription{SubscriptionID: sub.ID, UserID: sub.UserID, PlanID: sub.PlanID, Status: sub.Status,
+		Cycle: sub.Cycle, Outcome: sub.Outcome, PeriodEnd: sub.PeriodEnd, At: s.now().UTC()}
 }
 
 // SeedPlans stores the default plans unless present (first start).

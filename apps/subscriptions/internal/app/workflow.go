@@ -11,6 +11,7 @@ import (
 	"github.com/dapr/durabletask-go/workflow"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
@@ -381,10 +382,6 @@ func (s *Service) activate(ctx context.Context, in step) (*domain.Subscription, 
 	if in.upgrade() {
 		return s.subs.Get(ctx, in.SubscriptionID)
 	}
-	topic := "subscription.activated"
-	if in.Cycle > 0 {
-		topic = "subscription.renewed"
-	}
 	return s.subs.UpdateAnnounce(ctx, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
 		if x.Activated(int(in.Cycle)) {
 			return nil, state.Unchanged
@@ -399,7 +396,10 @@ func (s *Service) activate(ctx context.Context, in step) (*domain.Subscription, 
 		}
 		end := start.Add(s.periodFor(x))
 		x.Status, x.Step, x.Cycle, x.PeriodStart, x.PeriodEnd, x.UpdatedAt = domain.Active, "active", int(in.Cycle), &start, &end, now
-		return &state.Event{Topic: topic, Data: s.event(x)}, nil
+		if in.Cycle > 0 {
+			return state.Announce(events.SubscriptionRenewed{Subscription: s.facts(x)}), nil
+		}
+		return state.Announce(events.SubscriptionActivated{Subscription: s.facts(x)}), nil
 	})
 }
 
@@ -419,17 +419,20 @@ func (s *Service) refund(ctx context.Context, in step) (any, error) {
 
 // finish ends the subscription in its final state, once.
 func (s *Service) finish(ctx context.Context, in step) (any, error) {
-	topic := map[string]string{domain.PaymentFailed: "subscription.payment_failed", domain.Failed: "subscription.payment_failed",
-		domain.Cancelled: "subscription.cancelled", domain.Expired: "subscription.expired"}[in.Status]
 	_, err := s.subs.UpdateAnnounce(ctx, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
 		if x.Status == in.Status && x.Step == "done" {
 			return nil, state.Unchanged
 		}
 		x.Status, x.Outcome, x.Step, x.UpdatedAt = in.Status, in.Outcome, "done", s.now().UTC()
-		if topic == "" {
-			return nil, nil
+		switch f := s.facts(x); in.Status {
+		case domain.PaymentFailed, domain.Failed:
+			return state.Announce(events.SubscriptionPaymentFailed{Subscription: f}), nil
+		case domain.Cancelled:
+			return state.Announce(events.SubscriptionCancelled{Subscription: f}), nil
+		case domain.Expired:
+			return state.Announce(events.SubscriptionExpired{Subscription: f}), nil
 		}
-		return &state.Event{Topic: topic, Data: s.event(x)}, nil
+		return nil, nil
 	})
 	return nil, err
 }

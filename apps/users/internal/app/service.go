@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -22,7 +24,7 @@ type Accounts interface {
 
 // Publisher publishes events.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, data any) error
+	Publish(ctx context.Context, e events.Event) error
 }
 
 // Service implements users' use cases.
@@ -52,9 +54,9 @@ func New(kv state.KV, accounts Accounts, pub Publisher, now func() time.Time) *S
 	}
 }
 
-func (s *Service) publish(ctx context.Context, topic string, data any) {
-	if err := s.pub.Publish(ctx, topic, data); err != nil {
-		slog.Default().Warn("event not published", slog.String("topic", topic), slog.String("error", err.Error()))
+func (s *Service) publish(ctx context.Context, e events.Event) {
+	if err := s.pub.Publish(ctx, e); err != nil {
+		platform.Logger(ctx).Warn("event not published", slog.String("topic", e.Topic()), slog.String("error", err.Error()))
 	}
 }
 
@@ -138,8 +140,8 @@ func (s *Service) Patch(ctx context.Context, userID string, patch map[string]jso
 		}
 		return nil, err
 	}
-	s.publish(ctx, "user.updated", map[string]any{"userId": userID, "country": updated.Country,
-		"birthYear": updated.BirthYear, "updatedAt": now, "fields": patchedFields(patch)})
+	s.publish(ctx, events.UserUpdated{UserID: userID, Country: updated.Country, BirthYear: updated.BirthYear,
+		UpdatedAt: now, Fields: patchedFields(patch)})
 	return updated, nil
 }
 
@@ -232,8 +234,9 @@ func (s *Service) SetPreferences(ctx context.Context, userID string, p domain.Pr
 	if err := s.prefs.Put(ctx, userID, &p); err != nil {
 		return nil, err
 	}
-	s.publish(ctx, "user.updated", map[string]any{"userId": userID, "updatedAt": p.UpdatedAt, "fields": []string{"preferences"},
-		"notifications": p.Notifications, "marketingOptIn": p.MarketingOptIn})
+	s.publish(ctx, events.UserUpdated{UserID: userID, UpdatedAt: p.UpdatedAt, Fields: []string{"preferences"},
+		Notifications:  &events.ChannelChoices{Email: p.Notifications.Email, SMS: p.Notifications.SMS, InApp: p.Notifications.InApp},
+		MarketingOptIn: &p.MarketingOptIn})
 	return &p, nil
 }
 
@@ -273,7 +276,7 @@ func (s *Service) Follow(ctx context.Context, userID, artistID string) error {
 		return err
 	}
 	if changed {
-		s.publish(ctx, "artist.followed", map[string]any{"userId": userID, "artistId": artistID, "followedAt": s.now().UTC()})
+		s.publish(ctx, events.ArtistFollowed{UserID: userID, ArtistID: artistID, FollowedAt: s.now().UTC()})
 	}
 	return nil
 }
@@ -307,6 +310,6 @@ func (s *Service) Delete(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	s.publish(ctx, "user.deleted", map[string]any{"userId": userID, "deletedAt": s.now().UTC()})
+	s.publish(ctx, events.UserDeleted{UserID: userID, DeletedAt: s.now().UTC()})
 	return nil
 }

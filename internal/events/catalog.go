@@ -1,0 +1,146 @@
+package events
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Spec describes one event for the catalogue and its generated document.
+type Spec struct {
+	Event       Event
+	Version     int
+	Publisher   string   // app id; "" while no service publishes it yet
+	Subscribers []string // app ids
+	Outbox      bool     // committed with its state change (Dapr's transactional outbox)
+	Doc         string
+}
+
+// Catalog lists every event; a test checks it against the apps' code.
+var Catalog = []Spec{
+	{Event: UserRegistered{}, Version: 1, Publisher: "auth", Doc: "An account was created: credentials in auth, then the profile in users (a failed profile removes the credentials again, and nothing is published)."},
+	{Event: UserUpdated{}, Version: 1, Publisher: "users", Doc: "A profile or its preferences changed; `fields` names what changed."},
+	{Event: UserDeleted{}, Version: 1, Publisher: "users", Subscribers: []string{"playlists"}, Doc: "An account was deleted; every service forgets what it holds of the user."},
+	{Event: ArtistCreated{}, Version: 1, Publisher: "albums", Doc: "A catalogue artist was created; `version` orders changes to one artist."},
+	{Event: ArtistUpdated{}, Version: 1, Doc: "A catalogue artist changed. Not published yet: albums has no artist edit (the search issue adds it)."},
+	{Event: ArtistFollowed{}, Version: 1, Publisher: "users", Doc: "A listener started following an artist."},
+	{Event: AlbumPublished{}, Version: 1, Publisher: "albums", Doc: "An album became visible to listeners (by the publish endpoint or the catalogue import)."},
+	{Event: AlbumUpdated{}, Version: 1, Publisher: "albums", Doc: "A published album's details changed."},
+	{Event: TrackPlayed{}, Version: 1, Publisher: "albums", Subscribers: []string{"albums"}, Doc: "A listener played a track: one event per play, not per range request. albums counts them for trending."},
+	{Event: PlaylistChanged{}, Version: 1, Publisher: "playlists", Doc: "A playlist was created or changed; `change` says how, `version` orders changes."},
+	{Event: PlaylistDeleted{}, Version: 1, Publisher: "playlists", Doc: "A playlist was deleted (by its owner, or with its owner's account)."},
+	{Event: SubscriptionActivated{}, Version: 1, Publisher: "subscriptions", Outbox: true, Doc: "The checkout charged the first period and activated the subscription."},
+	{Event: SubscriptionRenewed{}, Version: 1, Publisher: "subscriptions", Outbox: true, Doc: "A renewal was charged and the period extended; `cycle` counts renewals."},
+	{Event: SubscriptionPaymentFailed{}, Version: 1, Publisher: "subscriptions", Outbox: true, Doc: "The checkout ended without a paid period: declined, or failed and compensated (`outcome` says which)."},
+	{Event: SubscriptionCancelled{}, Version: 1, Publisher: "subscriptions", Outbox: true, Doc: "A cancelled subscription reached the end of its paid period."},
+	{Event: SubscriptionExpired{}, Version: 1, Publisher: "subscriptions", Outbox: true, Doc: "Renewal could not be charged after its attempts; the subscription ended."},
+	{Event: PaymentSucceeded{}, Version: 1, Publisher: "payments", Outbox: true, Doc: "Money was taken under an idempotency key."},
+	{Event: PaymentFailed{}, Version: 1, Publisher: "payments", Outbox: true, Doc: "The processor declined a charge."},
+	{Event: PaymentRefunded{}, Version: 1, Publisher: "payments", Outbox: true, Doc: "The money of a succeeded charge was given back."},
+	{Event: MemberInvited{}, Version: 1, Doc: "A family-plan owner invited a listener. Not published yet (member invitations are a later issue)."},
+	{Event: OfferPublished{}, Version: 1, Doc: "An administrator published an offer. Not published yet (the notifications service is a later issue)."},
+	{Event: AuditRecorded{}, Version: 1, Doc: "A user or money action for the audit log, without personal data. Not published yet (the logging service is a later issue)."},
+}
+
+// TypeName is the Go type name of an event.
+func TypeName(e Event) string { return reflect.TypeOf(e).Name() }
+
+// ForTopic returns the spec of a topic.
+func ForTopic(topic string) (Spec, bool) {
+	for _, s := range Catalog {
+		if s.Event.Topic() == topic {
+			return s, true
+		}
+	}
+	return Spec{}, false
+}
+
+// Markdown is docs/events.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("# Events\n\n")
+	b.WriteString("<!-- Generated from internal/events by 'make docs'; a test fails when this file is stale. -->\n\n")
+	b.WriteString("Every event goes out on the pub/sub component `pubsub` as a CloudEvent 1.0 with JSON data, one topic per\n")
+	b.WriteString("event type. Consumers are idempotent on the CloudEvent `id`, ignore fields they do not know, and drop (to\n")
+	b.WriteString("the `" + DeadLetterTopic + "` topic, logged) an event that lacks a required field. Events marked *outbox*\n")
+	b.WriteString("commit with the state change they announce (Dapr's transactional outbox); the others are published right\n")
+	b.WriteString("after their change commits.\n\n")
+	b.WriteString("| topic | Go type | publisher | subscribers |\n|---|---|---|---|\n")
+	for _, s := range Catalog {
+		pub := s.Publisher
+		if pub == "" {
+			pub = "— (not yet)"
+		} else if s.Outbox {
+			pub += " (outbox)"
+		}
+		subs := strings.Join(s.Subscribers, ", ")
+		if subs == "" {
+			subs = "—"
+		}
+		fmt.Fprintf(&b, "| `%s` | `events.%s` | %s | %s |\n", s.Event.Topic(), TypeName(s.Event), pub, subs)
+	}
+	for _, s := range Catalog {
+		fmt.Fprintf(&b, "\n## `%s` (version %d)\n\n%s\n\n", s.Event.Topic(), s.Version, s.Doc)
+		b.WriteString("| field | type | required |\n|---|---|---|\n")
+		for _, f := range fields(reflect.TypeOf(s.Event)) {
+			req := ""
+			if f.required {
+				req = "yes"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.name, f.typ, req)
+		}
+	}
+	return b.String()
+}
+
+type field struct {
+	name, typ string
+	required  bool
+}
+
+func fields(t reflect.Type) []field {
+	var out []field
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = append(out, fields(f.Type)...)
+			continue
+		}
+		out = append(out, field{name: jsonName(f), typ: typeName(f.Type), required: f.Tag.Get("event") == "required"})
+	}
+	return out
+}
+
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
+}
+
+func typeName(t reflect.Type) string {
+	switch {
+	case t.Kind() == reflect.Pointer:
+		return typeName(t.Elem()) + " (optional)"
+	case t.String() == "time.Time":
+		return "timestamp (RFC 3339)"
+	case t.Kind() == reflect.Slice:
+		return "array of " + typeName(t.Elem())
+	case t.Kind() == reflect.Map:
+		return "object of " + typeName(t.Elem())
+	case t.Kind() == reflect.Struct:
+		var parts []string
+		for _, f := range fields(t) {
+			parts = append(parts, "`"+f.name+"` "+f.typ)
+		}
+		sort.Strings(parts)
+		return "object {" + strings.Join(parts, ", ") + "}"
+	case t.Kind() == reflect.Int, t.Kind() == reflect.Int64:
+		return "integer"
+	case t.Kind() == reflect.Bool:
+		return "boolean"
+	}
+	return t.Kind().String()
+}

@@ -1,0 +1,130 @@
+package events
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEventsDocIsCurrent(t *testing.T) {
+	b, err := os.ReadFile("../../docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != Markdown() {
+		t.Fatal("docs/events.md is stale: run 'make docs' (go run ./cmd/eventsdoc) and commit it")
+	}
+}
+
+func TestCatalogHasOneTypePerTopic(t *testing.T) {
+	seen := map[string]string{}
+	for _, s := range Catalog {
+		topic, name := s.Event.Topic(), TypeName(s.Event)
+		if prev, ok := seen[topic]; ok {
+			t.Errorf("topic %s has two types: %s and %s", topic, prev, name)
+		}
+		seen[topic] = name
+		if s.Doc == "" || s.Version < 1 {
+			t.Errorf("%s: needs a doc and a version", topic)
+		}
+		for _, f := range fields(reflect.TypeOf(s.Event)) {
+			if f.name == "" || f.name[0] < 'a' || f.name[0] > 'z' {
+				t.Errorf("%s: field %q needs a camelCase json name", topic, f.name)
+			}
+		}
+	}
+	// DESIGN.md's list of events
+	want := []string{"user.registered", "user.updated", "user.deleted", "artist.created", "artist.updated",
+		"artist.followed", "album.published", "album.updated", "track.played", "playlist.changed", "playlist.deleted",
+		"subscription.activated", "subscription.renewed", "subscription.payment_failed", "subscription.cancelled",
+		"subscription.expired", "payment.succeeded", "payment.failed", "payment.refunded", "member.invited",
+		"offer.published", "audit.recorded"}
+	for _, w := range want {
+		if _, ok := seen[w]; !ok {
+			t.Errorf("no contract for %s", w)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("%d contracts, DESIGN lists %d: update both", len(seen), len(want))
+	}
+}
+
+func TestValidateNamesTheMissingField(t *testing.T) {
+	err := Validate(PaymentRefunded{Charge{ChargeID: "c", IdempotencyKey: "k", UserID: "u", Status: "refunded", At: time.Now()}})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"currency"`) {
+		t.Fatalf("embedded required field not checked: %v", err)
+	}
+	if err := Validate(UserDeleted{UserID: "u", DeletedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The catalogue's publishers and subscribers are what the apps' code does:
+// an app publishes an event when its code builds that contract
+// (events.X{...}), and subscribes when it registers pubsub.On for it.
+func TestCatalogMatchesTheApps(t *testing.T) {
+	byName := map[string]Spec{}
+	for _, s := range Catalog {
+		byName[TypeName(s.Event)] = s
+	}
+	literal := regexp.MustCompile(`events\.(\w+)\{`)
+	handler := regexp.MustCompile(`pubsub\.On\(\s*\w+,\s*\w+,\s*func\(\w+ context\.Context, \w+ events\.(\w+)\)`)
+	pubs, subs := map[string][]string{}, map[string][]string{}
+	files, _ := filepath.Glob("../../apps/*/internal/*/*.go")
+	more, _ := filepath.Glob("../../apps/*/*.go")
+	for _, f := range append(files, more...) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		app := strings.Split(filepath.ToSlash(f), "/")[3]
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range literal.FindAllStringSubmatch(string(b), -1) {
+			if s, ok := byName[m[1]]; ok {
+				pubs[s.Event.Topic()] = appendOnce(pubs[s.Event.Topic()], app)
+			}
+		}
+		for _, m := range handler.FindAllStringSubmatch(string(b), -1) {
+			if s, ok := byName[m[1]]; ok {
+				subs[s.Event.Topic()] = appendOnce(subs[s.Event.Topic()], app)
+			}
+		}
+	}
+	if len(pubs) == 0 || len(subs) == 0 {
+		t.Fatal("found no publisher or no subscriber: the patterns are stale")
+	}
+	for _, s := range Catalog {
+		topic := s.Event.Topic()
+		want := []string{}
+		if s.Publisher != "" {
+			want = []string{s.Publisher}
+		}
+		if got := pubs[topic]; strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: the catalogue says publisher %v, the code publishes from %v", topic, want, got)
+		}
+		wantSubs := append([]string{}, s.Subscribers...)
+		sort.Strings(wantSubs)
+		if got := subs[topic]; strings.Join(got, ",") != strings.Join(wantSubs, ",") {
+			t.Errorf("%s: the catalogue says subscribers %v, the code subscribes from %v", topic, wantSubs, got)
+		}
+	}
+}
+
+func appendOnce(xs []string, x string) []string {
+	for _, y := range xs {
+		if y == x {
+			return xs
+		}
+	}
+	xs = append(xs, x)
+	sort.Strings(xs)
+	return xs
+}
