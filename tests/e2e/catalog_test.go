@@ -198,6 +198,12 @@ func TestArtistPublishesAndListenerStreams(t *testing.T) {
 	if !bytes.Equal(got, short) {
 		t.Fatalf("reassembled %d bytes differ from the %d uploaded", len(got), len(short))
 	}
+	// HEAD through the gateway: a GET's validators and range support, no body
+	// (players probe with it; Content-Length does not survive the sidecar hop)
+	if r := do(t, "HEAD", gw+"/tracks/"+shortID+"/stream", listener.AccessToken, nil); r.Status != 200 || len(r.Body) != 0 ||
+		r.Header.Get("ETag") != etag || r.Header.Get("Accept-Ranges") != "bytes" {
+		t.Fatalf("HEAD stream: %d, %d body bytes, headers %v", r.Status, len(r.Body), r.Header)
+	}
 	// If-Range: a matching validator keeps the range, a stale one gets the whole file
 	expect(t, do(t, "GET", gw+"/tracks/"+shortID+"/stream", listener.AccessToken, nil, "Range", "bytes=0-9", "If-Range", etag), 206)
 	if r := do(t, "GET", gw+"/tracks/"+shortID+"/stream", listener.AccessToken, nil, "Range", "bytes=0-9", "If-Range", `"stale"`); r.Status != 200 || !bytes.Equal(r.Body, short) {

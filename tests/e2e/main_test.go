@@ -136,9 +136,9 @@ func runMain(m *testing.M) int {
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "launcher output:\n%s\n", out.String())
-		for _, name := range []string{"gateway", "auth", "users", "albums", "playlists", "subscriptions", "payments"} {
-			if b, err := os.ReadFile(filepath.Join(dataDir, "logs", name+".log")); err == nil {
-				fmt.Fprintf(os.Stderr, "--- %s.log (tail)\n%s\n", name, tail(string(b), 20))
+		for _, a := range stack.Apps { // the apps of dapr.yaml, as the launcher started them
+			if b, err := os.ReadFile(filepath.Join(dataDir, "logs", a.AppID+".log")); err == nil {
+				fmt.Fprintf(os.Stderr, "--- %s.log (tail)\n%s\n", a.AppID, tail(string(b), 20))
 			}
 		}
 	}

@@ -55,6 +55,7 @@ var Table = []Route{
 	{Method: "GET", Path: "/api/v1/tracks/{id}", App: "albums", Access: User},
 	{Method: "PUT", Path: "/api/v1/tracks/{id}/audio", App: "albums", Access: User, MaxBody: AudioMaxBody},
 	{Method: "GET", Path: "/api/v1/tracks/{id}/stream", App: "albums", Access: User},
+	{Method: "HEAD", Path: "/api/v1/tracks/{id}/stream", App: "albums", Access: User},
 	{Method: "POST", Path: "/api/v1/admin/catalog/import", App: "albums", Access: Admin, MaxBody: 32 << 20},
 
 	{Method: "GET", Path: "/api/v1/me/playlists", App: "playlists", Access: User},
