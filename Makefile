@@ -26,9 +26,10 @@ test: setup lint unit e2e
 unit:
 	$(GO) test -race -count=1 $(PKGS_UNIT)
 
-## e2e: black-box tests through the gateway (starts its own stack on a port offset)
+## e2e: black-box tests through the gateway (starts its own stack on a port offset),
+## and the storage contract against real sidecars (SQLite, and PostgreSQL when one answers)
 e2e: setup
-	$(GO) test -count=1 -timeout 15m ./tests/e2e/...
+	$(GO) test -count=1 -timeout 15m ./tests/e2e/... ./tests/contract/...
 
 ## test-postgres: the e2e suite with every state store on PostgreSQL (components/postgres)
 test-postgres: setup

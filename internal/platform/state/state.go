@@ -62,7 +62,7 @@ type Repo[T any] struct {
 	KV       KV
 	Prefix   string
 	NotFound error // returned when the id is unknown; ErrNotFound when nil
-	Retries  int   // conflicts retried by Update; 5 when zero
+	Retries  int   // conflicts retried by Update; MaxConflictRetries when zero
 }
 
 func (r Repo[T]) key(id string) string { return r.Prefix + id }
@@ -190,7 +190,7 @@ func (r Repo[T]) UpdateAnnounce(ctx context.Context, id string, fn func(*T) (*Ev
 func (r Repo[T]) update(ctx context.Context, id, ifMatch string, fn func(*T) (*Event, error)) (*T, error) {
 	retries := r.Retries
 	if retries == 0 {
-		retries = 5
+		retries = MaxConflictRetries
 	}
 	for attempt := 0; ; attempt++ {
 		v, etag, err := r.getWithETag(ctx, id)

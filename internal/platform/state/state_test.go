@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -103,5 +105,125 @@ func TestUpdateUnchangedWritesNothing(t *testing.T) {
 	}
 	if _, after, _ := kv.Get(ctx, "i|a"); after != before || len(kv.Events) != 0 {
 		t.Fatalf("an unchanged update wrote (etag %s→%s) or announced (%v)", before, after, kv.Events)
+	}
+}
+
+func TestTransactCommitsSeveralKeysOrNone(t *testing.T) {
+	ctx := context.Background()
+	kv := &racingKV{Memory: state.NewMemory(), races: 1}
+	repo := state.Repo[item]{KV: kv, Prefix: "i|"}
+	if err := repo.Create(ctx, "a", &item{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	err := state.Transact(ctx, kv, func(tx *state.Tx) error {
+		runs++
+		a, err := repo.Read(ctx, tx, "a")
+		if err != nil {
+			return err
+		}
+		if _, err := repo.Read(ctx, tx, "b"); !errors.Is(err, state.ErrNotFound) {
+			t.Fatalf("absent key: %v", err)
+		}
+		b := &item{N: a.N * 10}
+		a.N++
+		if err := repo.Write(tx, "a", a); err != nil {
+			return err
+		}
+		return repo.Write(tx, "b", b)
+	})
+	if err != nil || runs != 2 {
+		t.Fatalf("err %v after %d runs; want a retry on fresh data", err, runs)
+	}
+	a, _ := repo.Get(ctx, "a")
+	b, _ := repo.Get(ctx, "b")
+	if a.N != 101 || b.N != 1000 { // the racer wrote 100 before the first commit
+		t.Fatalf("a=%d b=%d", a.N, b.N)
+	}
+}
+
+func TestTransactCreatesAReadAbsentKeyOnlyIfStillAbsent(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	repo := state.Repo[item]{KV: kv, Prefix: "i|"}
+	runs := 0
+	err := state.Transact(ctx, kv, func(tx *state.Tx) error {
+		runs++
+		v, err := repo.ReadOrNew(ctx, tx, "x")
+		if err != nil {
+			return err
+		}
+		if runs == 1 { // someone creates it between our read and our commit
+			if err := repo.Create(ctx, "x", &item{N: 7}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v.N++
+		return repo.Write(tx, "x", v)
+	})
+	if got, _ := repo.Get(ctx, "x"); err != nil || got.N != 8 || runs != 2 {
+		t.Fatalf("err %v, runs %d, value %+v: the other writer's value was overwritten", err, runs, got)
+	}
+}
+
+func TestTransactGivesUpAfterBoundedConflicts(t *testing.T) {
+	ctx := context.Background()
+	kv := &racingKV{Memory: state.NewMemory(), races: 100}
+	repo := state.Repo[item]{KV: kv, Prefix: "i|"}
+	if err := repo.Create(ctx, "a", &item{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	err := state.Transact(ctx, kv, func(tx *state.Tx) error {
+		runs++
+		a, err := repo.Read(ctx, tx, "a")
+		if err != nil {
+			return err
+		}
+		return repo.Write(tx, "a", a)
+	})
+	if !errors.Is(err, state.ErrConflict) || runs != state.MaxConflictRetries+1 {
+		t.Fatalf("err %v after %d runs", err, runs)
+	}
+}
+
+func TestAnnouncingTransactionHoldsOneUpsert(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	repo := state.Repo[item]{KV: kv, Prefix: "i|"}
+	ev := state.Announce(events.UserDeleted{UserID: "u", DeletedAt: time.Now()})
+	err := state.Transact(ctx, kv, func(tx *state.Tx) error {
+		tx.Announce(ev)
+		_ = repo.Write(tx, "a", &item{N: 1})
+		return repo.Write(tx, "b", &item{N: 2})
+	})
+	if err == nil || kv.Len() != 0 {
+		t.Fatalf("two upserts with an outbox event committed: %v", err)
+	}
+	err = state.Transact(ctx, kv, func(tx *state.Tx) error {
+		tx.Announce(ev)
+		repo.Remove(tx, "gone")
+		return repo.Write(tx, "a", &item{N: 1})
+	})
+	if err != nil || len(kv.Events) != 1 || kv.Events[0].Topic != "user.deleted" {
+		t.Fatalf("one upsert and a delete: %v, events %v", err, kv.Events)
+	}
+}
+
+func TestUpsertCreatesThenUpdates(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	repo := state.Repo[item]{KV: kv, Prefix: "i|"}
+	for i, wantExists := range []bool{false, true} {
+		v, err := repo.Upsert(ctx, "u", func(v *item, exists bool) error {
+			if exists != wantExists {
+				t.Fatalf("round %d: exists=%v", i, exists)
+			}
+			v.N++
+			return nil
+		})
+		if err != nil || v.N != i+1 {
+			t.Fatal(v, err)
+		}
 	}
 }

@@ -109,24 +109,21 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 	now := s.now().UTC()
 	var newlyPublished []domain.Album
 	var newArtists []domain.Artist
-	err = s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+	err = s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
 		newArtists = newArtists[:0] // the callback runs again on a conflict
 		known := map[string]bool{}
 		for _, a := range ix.Artists {
 			known[a.ID] = true
 		}
-		var ops []state.Op
 		for i := range b.Artists {
 			a := b.Artists[i]
 			a.CreatedAt = now
 			if a.Genres == nil {
 				a.Genres = []string{}
 			}
-			op, err := s.artists.PutOp(a.ID, &a)
-			if err != nil {
-				return nil, err
+			if err := s.artists.Write(tx, a.ID, &a); err != nil {
+				return err
 			}
-			ops = append(ops, op)
 			if !known[a.ID] {
 				ix.Artists = append(ix.Artists, domain.ArtistSummary{ID: a.ID, Name: a.Name, Genres: a.Genres, OwnerUserID: a.OwnerUserID})
 				known[a.ID] = true
@@ -136,7 +133,7 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 		newlyPublished = newlyPublished[:0]
 		for _, in := range b.Albums {
 			if !known[in.ArtistID] {
-				return nil, fault.Invalid("albums.artistId", "names an artist that is neither stored nor in the batch")
+				return fault.Invalid("albums.artistId", "names an artist that is neither stored nor in the batch")
 			}
 			al := domain.Album{ID: in.ID, ArtistID: in.ArtistID, Title: in.Title, Genre: in.Genre, ReleaseDate: in.ReleaseDate,
 				Status: domain.Draft, TrackIDs: []string{}, Version: 1, CreatedAt: now, UpdatedAt: now}
@@ -150,20 +147,16 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 			for _, t := range in.Tracks {
 				t.AlbumID, t.ArtistID, t.CreatedAt, t.Audio = al.ID, al.ArtistID, now, audio[t.ID]
 				al.TrackIDs = append(al.TrackIDs, t.ID)
-				op, err := s.tracks.PutOp(t.ID, &t)
-				if err != nil {
-					return nil, err
+				if err := s.tracks.Write(tx, t.ID, &t); err != nil {
+					return err
 				}
-				ops = append(ops, op)
 			}
-			op, err := s.albums.PutOp(al.ID, &al)
-			if err != nil {
-				return nil, err
+			if err := s.albums.Write(tx, al.ID, &al); err != nil {
+				return err
 			}
-			ops = append(ops, op)
 			ix.PutAlbum(al.Summary())
 		}
-		return ops, nil
+		return nil
 	})
 	if err != nil {
 		return res, err

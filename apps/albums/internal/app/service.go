@@ -54,17 +54,18 @@ type Config struct {
 
 // Service implements the catalogue.
 type Service struct {
-	cfg      Config
-	kv       state.KV
-	artists  state.Repo[domain.Artist]
-	albums   state.Repo[domain.Album]
-	tracks   state.Repo[domain.Track]
-	windowDB state.Repo[domain.PlayWindow]
-	media    Media
-	ents     Entitlements
-	profiles Profiles
-	pub      Publisher
-	now      func() time.Time
+	cfg       Config
+	kv        state.KV
+	artists   state.Repo[domain.Artist]
+	catalogue state.Repo[domain.Index] // the one index document
+	albums    state.Repo[domain.Album]
+	tracks    state.Repo[domain.Track]
+	windowDB  state.Repo[domain.PlayWindow]
+	media     Media
+	ents      Entitlements
+	profiles  Profiles
+	pub       Publisher
+	now       func() time.Time
 
 	mu        sync.Mutex
 	index     *domain.Index
@@ -88,7 +89,8 @@ type cached struct {
 	at      time.Time
 }
 
-const indexKey = "index|catalogue"
+// indexID is the one catalogue index document (key "index|catalogue").
+const indexID = "catalogue"
 
 // New wires the service.
 func New(cfg Config, kv state.KV, media Media, ents Entitlements, profiles Profiles, pub Publisher, now func() time.Time) *Service {
@@ -96,11 +98,12 @@ func New(cfg Config, kv state.KV, media Media, ents Entitlements, profiles Profi
 		now = time.Now
 	}
 	return &Service{cfg: cfg, kv: kv, media: media, ents: ents, profiles: profiles, pub: pub, now: now,
-		artists:  state.Repo[domain.Artist]{KV: kv, Prefix: "artist|", NotFound: domain.ErrArtistNotFound},
-		albums:   state.Repo[domain.Album]{KV: kv, Prefix: "album|", NotFound: domain.ErrAlbumNotFound},
-		tracks:   state.Repo[domain.Track]{KV: kv, Prefix: "track|", NotFound: domain.ErrTrackNotFound},
-		windowDB: state.Repo[domain.PlayWindow]{KV: kv, Prefix: "plays|"},
-		pending:  map[string]int{}, trending: map[string]int{}, entCache: map[string]cached{}, cntyCache: map[string]cached{},
+		artists:   state.Repo[domain.Artist]{KV: kv, Prefix: "artist|", NotFound: domain.ErrArtistNotFound},
+		catalogue: state.Repo[domain.Index]{KV: kv, Prefix: "index|"},
+		albums:    state.Repo[domain.Album]{KV: kv, Prefix: "album|", NotFound: domain.ErrAlbumNotFound},
+		tracks:    state.Repo[domain.Track]{KV: kv, Prefix: "track|", NotFound: domain.ErrTrackNotFound},
+		windowDB:  state.Repo[domain.PlayWindow]{KV: kv, Prefix: "plays|"},
+		pending:   map[string]int{}, trending: map[string]int{}, entCache: map[string]cached{}, cntyCache: map[string]cached{},
 		views: map[string]cachedView{}}
 }
 
@@ -110,20 +113,13 @@ func (s *Service) publish(ctx context.Context, e events.Event) {
 	}
 }
 
-// readIndex returns the catalogue index with its state ETag.
-func (s *Service) readIndex(ctx context.Context) (*domain.Index, string, error) {
-	raw, etag, err := s.kv.Get(ctx, indexKey)
+// readIndex returns the catalogue index (empty before the first write).
+func (s *Service) readIndex(ctx context.Context) (*domain.Index, error) {
+	ix, err := s.catalogue.Get(ctx, indexID)
 	if errors.Is(err, state.ErrNotFound) {
-		return &domain.Index{}, "", nil
+		return &domain.Index{}, nil
 	}
-	if err != nil {
-		return nil, "", err
-	}
-	var ix domain.Index
-	if err := json.Unmarshal(raw, &ix); err != nil {
-		return nil, "", err
-	}
-	return &ix, etag, nil
+	return ix, err
 }
 
 // cachedIndex serves list reads from memory, at most IndexStaleness old, so
@@ -136,7 +132,7 @@ func (s *Service) cachedIndex(ctx context.Context) (*domain.Index, error) {
 		return ix, nil
 	}
 	s.mu.Unlock()
-	ix, _, err := s.readIndex(ctx)
+	ix, err := s.readIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -158,30 +154,21 @@ func (s *Service) forget() {
 	s.mu.Unlock()
 }
 
-// withIndex commits ops together with the index change fn makes, retrying
-// when another write moved the index in between.
-func (s *Service) withIndex(ctx context.Context, fn func(ix *domain.Index) ([]state.Op, error)) error {
+// withIndex commits fn's writes together with the index change it makes,
+// starting over when another write moved the index (or anything fn read)
+// in between.
+func (s *Service) withIndex(ctx context.Context, fn func(tx *state.Tx, ix *domain.Index) error) error {
 	defer s.forget()
-	for attempt := 0; attempt < 8; attempt++ {
-		ix, etag, err := s.readIndex(ctx)
+	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		ix, err := s.catalogue.ReadOrNew(ctx, tx, indexID)
 		if err != nil {
 			return err
 		}
-		ops, err := fn(ix)
-		if err != nil {
+		if err := fn(tx, ix); err != nil {
 			return err
 		}
-		b, err := json.Marshal(ix)
-		if err != nil {
-			return err
-		}
-		op := state.Op{Key: indexKey, Value: b, ETag: etag, InsertOnly: etag == ""}
-		err = s.kv.Transact(ctx, append(ops, op))
-		if !errors.Is(err, state.ErrConflict) {
-			return err
-		}
-	}
-	return state.ErrConflict
+		return s.catalogue.Write(tx, indexID, ix)
+	})
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
@@ -198,10 +185,9 @@ func (s *Service) CreateArtist(ctx context.Context, v domain.Viewer, a domain.Ar
 	if a.Genres == nil {
 		a.Genres = []string{}
 	}
-	err := s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
 		ix.Artists = append(ix.Artists, domain.ArtistSummary{ID: a.ID, Name: a.Name, Genres: a.Genres, OwnerUserID: a.OwnerUserID})
-		op, err := s.artists.CreateOp(a.ID, &a)
-		return []state.Op{op}, err
+		return s.artists.Insert(tx, a.ID, &a)
 	})
 	if err != nil {
 		return nil, err
@@ -287,10 +273,9 @@ func (s *Service) CreateAlbum(ctx context.Context, v domain.Viewer, al domain.Al
 	}
 	now := s.now().UTC()
 	al.ID, al.Status, al.TrackIDs, al.Version, al.CreatedAt, al.UpdatedAt = newID(), domain.Draft, []string{}, 1, now, now
-	err := s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
+	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
 		ix.PutAlbum(al.Summary())
-		op, err := s.albums.CreateOp(al.ID, &al)
-		return []state.Op{op}, err
+		return s.albums.Insert(tx, al.ID, &al)
 	})
 	return &al, err
 }
@@ -367,31 +352,24 @@ func (s *Service) loadAlbum(ctx context.Context, v domain.Viewer, id string) (*A
 	return view, nil
 }
 
-// changeAlbum applies fn to the stored album (read again with its ETag) and
-// commits it, one version up, with its index entry and fn's other writes in
-// one transaction; a concurrent write makes withIndex start over.
-func (s *Service) changeAlbum(ctx context.Context, id string, fn func(a *domain.Album) ([]state.Op, error)) (*domain.Album, error) {
+// changeAlbum applies fn to the stored album (read again within the
+// transaction) and commits it, one version up, with its index entry and
+// fn's other writes; a concurrent write makes withIndex start over.
+func (s *Service) changeAlbum(ctx context.Context, id string, fn func(tx *state.Tx, a *domain.Album) error) (*domain.Album, error) {
 	var out *domain.Album
-	err := s.withIndex(ctx, func(ix *domain.Index) ([]state.Op, error) {
-		raw, etag, err := s.kv.Get(ctx, "album|"+id)
+	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+		cur, err := s.albums.Read(ctx, tx, id)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		var cur domain.Album
-		if err := json.Unmarshal(raw, &cur); err != nil {
-			return nil, err
-		}
-		extra, err := fn(&cur)
-		if err != nil {
-			return nil, err
+		if err := fn(tx, cur); err != nil {
+			return err
 		}
 		cur.Version++
 		cur.UpdatedAt = s.now().UTC()
 		ix.PutAlbum(cur.Summary())
-		op, err := s.albums.PutOp(id, &cur)
-		op.ETag = etag
-		out = &cur
-		return append(extra, op), err
+		out = cur
+		return s.albums.Write(tx, id, cur)
 	})
 	return out, err
 }
@@ -406,11 +384,11 @@ func (s *Service) PatchAlbum(ctx context.Context, v domain.Viewer, id string, if
 	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
 		return nil, err
 	}
-	updated, err := s.changeAlbum(ctx, id, func(cur *domain.Album) ([]state.Op, error) {
+	updated, err := s.changeAlbum(ctx, id, func(_ *state.Tx, cur *domain.Album) error {
 		if ifMatch != 0 && cur.Version != ifMatch {
-			return nil, state.ErrPrecondition
+			return state.ErrPrecondition
 		}
-		return nil, applyAlbumPatch(cur, patch)
+		return applyAlbumPatch(cur, patch)
 	})
 	if err != nil {
 		return nil, err
@@ -462,22 +440,21 @@ func (s *Service) AddTrack(ctx context.Context, v domain.Viewer, albumID string,
 		return nil, err
 	}
 	t.ID, t.AlbumID, t.ArtistID, t.CreatedAt = newID(), albumID, al.ArtistID, s.now().UTC()
-	_, err = s.changeAlbum(ctx, albumID, func(cur *domain.Album) ([]state.Op, error) {
+	_, err = s.changeAlbum(ctx, albumID, func(tx *state.Tx, cur *domain.Album) error {
 		if cur.Status == domain.Published {
-			return nil, domain.ErrPublished
+			return domain.ErrPublished
 		}
 		others, err := s.tracks.GetMany(ctx, cur.TrackIDs)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, other := range others {
 			if other.TrackNumber == t.TrackNumber {
-				return nil, domain.ErrTrackNumber
+				return domain.ErrTrackNumber
 			}
 		}
 		cur.TrackIDs = append(cur.TrackIDs, t.ID)
-		op, err := s.tracks.CreateOp(t.ID, &t)
-		return []state.Op{op}, err
+		return s.tracks.Insert(tx, t.ID, &t)
 	})
 	return &t, err
 }
@@ -501,10 +478,10 @@ func (s *Service) Publish(ctx context.Context, v domain.Viewer, albumID string) 
 	if !slices.ContainsFunc(tracks, func(t *domain.Track) bool { return t.Audio != nil }) {
 		return nil, domain.ErrEmptyAlbum
 	}
-	out, err := s.changeAlbum(ctx, albumID, func(cur *domain.Album) ([]state.Op, error) {
+	out, err := s.changeAlbum(ctx, albumID, func(_ *state.Tx, cur *domain.Album) error {
 		now := s.now().UTC()
 		cur.Status, cur.PublishedAt = domain.Published, &now
-		return nil, nil
+		return nil
 	})
 	if err != nil {
 		return nil, err

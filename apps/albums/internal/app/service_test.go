@@ -210,7 +210,7 @@ func TestImportIsIdempotentAndKeepsAudio(t *testing.T) {
 	if err != nil || tr.Audio == nil {
 		t.Fatal("import dropped the uploaded audio", err)
 	}
-	ix, _, _ := f.s.readIndex(ctx)
+	ix, _ := f.s.readIndex(ctx)
 	if len(ix.Artists) != 2 || len(ix.Albums) != 1 {
 		t.Fatalf("index after three imports: %d artists, %d albums", len(ix.Artists), len(ix.Albums))
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -78,30 +79,28 @@ func (k *KeyRing) Load(ctx context.Context) error {
 		k.install([]storedKey{*k.external})
 		return nil
 	}
-	for attempt := 0; attempt < 3; attempt++ {
-		set, err := k.repo.Get(ctx, keySetID)
-		if errors.Is(err, state.ErrNotFound) {
-			nk, gerr := newStoredKey(k.now())
-			if gerr != nil {
-				return gerr
-			}
-			err = k.repo.Create(ctx, keySetID, &keySet{Keys: []storedKey{nk}})
-			if errors.Is(err, state.ErrConflict) {
-				continue // another replica created it first
-			}
-			if err != nil {
-				return err
-			}
-			k.install([]storedKey{nk})
+	var keys []storedKey
+	err := state.Transact(ctx, k.repo.KV, func(tx *state.Tx) error {
+		set, err := k.repo.Read(ctx, tx, keySetID)
+		if err == nil {
+			keys = set.Keys
 			return nil
 		}
+		if !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
+		nk, err := newStoredKey(k.now())
 		if err != nil {
 			return err
 		}
-		k.install(set.Keys)
-		return nil
+		keys = []storedKey{nk}
+		return k.repo.Write(tx, keySetID, &keySet{Keys: keys}) // only if still absent: another replica may win
+	})
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
 	}
-	return errors.New("could not load signing keys")
+	k.install(keys)
+	return nil
 }
 
 func (k *KeyRing) install(keys []storedKey) {

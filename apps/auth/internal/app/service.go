@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -179,23 +178,36 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Tokens, error
 }
 
 func (s *Service) createAccount(ctx context.Context, acc *domain.Account) error {
-	idx, err := s.emails.CreateOp(acc.Email, &domain.EmailIndex{UserID: acc.ID})
-	if err != nil {
-		return err
-	}
-	ao, err := s.accounts.CreateOp(acc.ID, acc)
-	if err != nil {
-		return err
-	}
-	err = s.kv.Transact(ctx, []state.Op{idx, ao})
-	if errors.Is(err, state.ErrConflict) {
+	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		if err := s.emailFree(ctx, tx, acc.Email); err != nil {
+			return err
+		}
+		if err := s.emails.Write(tx, acc.Email, &domain.EmailIndex{UserID: acc.ID}); err != nil {
+			return err
+		}
+		return s.accounts.Insert(tx, acc.ID, acc)
+	})
+}
+
+// emailFree reads the sign-in address's index within tx: taken is an error;
+// free, the transaction creates it only if it is still free.
+func (s *Service) emailFree(ctx context.Context, tx *state.Tx, email string) error {
+	_, err := s.emails.Read(ctx, tx, email)
+	switch {
+	case err == nil:
 		return domain.ErrEmailTaken
+	case errors.Is(err, state.ErrNotFound):
+		return nil
 	}
 	return err
 }
 
 func (s *Service) removeAccount(ctx context.Context, acc *domain.Account) error {
-	return s.kv.Transact(ctx, []state.Op{s.emails.DeleteOp(acc.Email), s.accounts.DeleteOp(acc.ID)})
+	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		s.emails.Remove(tx, acc.Email)
+		s.accounts.Remove(tx, acc.ID)
+		return nil
+	})
 }
 
 // Login checks the password, throttling repeated failures per account and per
@@ -440,42 +452,22 @@ func (s *Service) ChangeEmail(ctx context.Context, userID, email string) error {
 	if m := validate.Email(email); m != "" {
 		return fault.Invalid("email", m)
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		raw, etag, err := s.kv.Get(ctx, "account|"+userID)
-		if errors.Is(err, state.ErrNotFound) {
-			return domain.ErrAccountNotFound
-		}
-		if err != nil {
+	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		acc, err := s.accounts.Read(ctx, tx, userID)
+		if err != nil || acc.Email == email {
 			return err
 		}
-		var acc domain.Account
-		if err := json.Unmarshal(raw, &acc); err != nil {
+		if err := s.emailFree(ctx, tx, email); err != nil {
 			return err
-		}
-		if acc.Email == email {
-			return nil
 		}
 		old := acc.Email
 		acc.Email, acc.UpdatedAt = email, s.now().UTC()
-		newIdx, err := s.emails.CreateOp(email, &domain.EmailIndex{UserID: userID})
-		if err != nil {
+		if err := s.emails.Write(tx, email, &domain.EmailIndex{UserID: userID}); err != nil {
 			return err
 		}
-		put, err := s.accounts.PutOp(userID, &acc)
-		if err != nil {
-			return err
-		}
-		put.ETag = etag
-		err = s.kv.Transact(ctx, []state.Op{newIdx, put, s.emails.DeleteOp(old)})
-		if errors.Is(err, state.ErrConflict) {
-			if _, ierr := s.emails.Get(ctx, email); ierr == nil {
-				return domain.ErrEmailTaken
-			}
-			continue
-		}
-		return err
-	}
-	return state.ErrConflict
+		s.emails.Remove(tx, old)
+		return s.accounts.Write(tx, userID, acc)
+	})
 }
 
 // DeleteAccount removes credentials; later sign-ins and refreshes fail.

@@ -3,9 +3,9 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,23 +53,14 @@ func New(kv state.KV, proc Processor, billing Billing, chargeTimeout time.Durati
 		history: state.Repo[History]{KV: kv, Prefix: "history|"}}
 }
 
-// historyOp updates the user's history in the same transaction as a write.
-func (s *Service) historyOp(ctx context.Context, userID string, fn func(h *History)) (state.Op, error) {
-	raw, etag, err := s.kv.Get(ctx, "history|"+userID)
-	var h History
-	switch {
-	case errors.Is(err, state.ErrNotFound):
-	case err != nil:
-		return state.Op{}, err
-	default:
-		if err := json.Unmarshal(raw, &h); err != nil {
-			return state.Op{}, err
-		}
+// inHistory changes the user's history within tx (created on first use).
+func (s *Service) inHistory(ctx context.Context, tx *state.Tx, userID string, fn func(h *History)) error {
+	h, err := s.history.ReadOrNew(ctx, tx, userID)
+	if err != nil {
+		return err
 	}
-	fn(&h)
-	op, err := s.history.PutOp(userID, &h)
-	op.ETag, op.InsertOnly = etag, etag == ""
-	return op, err
+	fn(h)
+	return s.history.Write(tx, userID, h)
 }
 
 // AddMethod tokenises a card; the number and CVC go no further than here.
@@ -84,20 +75,16 @@ func (s *Service) AddMethod(ctx context.Context, userID string, in domain.CardIn
 	}
 	m := &domain.PaymentMethod{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, Token: tok, Brand: domain.Brand(num),
 		Last4: num[len(num)-4:], ExpMonth: in.ExpMonth, ExpYear: in.ExpYear, HolderName: in.HolderName, CreatedAt: s.now().UTC()}
-	for attempt := 0; attempt < 5; attempt++ {
-		ho, err := s.historyOp(ctx, userID, func(h *History) { h.MethodIDs = append(h.MethodIDs, m.ID) })
-		if err != nil {
-			return nil, err
+	err = state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		if err := s.inHistory(ctx, tx, userID, func(h *History) { h.MethodIDs = append(h.MethodIDs, m.ID) }); err != nil {
+			return err
 		}
-		mo, err := s.methods.CreateOp(m.ID, m)
-		if err != nil {
-			return nil, err
-		}
-		if err = s.kv.Transact(ctx, []state.Op{mo, ho}); !errors.Is(err, state.ErrConflict) {
-			return m, err
-		}
+		return s.methods.Insert(tx, m.ID, m)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, state.ErrConflict
+	return m, nil
 }
 
 // Methods lists a user's payment methods.
@@ -140,19 +127,12 @@ func (s *Service) DeleteMethod(ctx context.Context, userID, id string) error {
 	if _, err := s.method(ctx, userID, id); err != nil {
 		return err
 	}
-	ho, err := s.historyOp(ctx, userID, func(h *History) {
-		out := h.MethodIDs[:0]
-		for _, x := range h.MethodIDs {
-			if x != id {
-				out = append(out, x)
-			}
-		}
-		h.MethodIDs = out
+	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		s.methods.Remove(tx, id)
+		return s.inHistory(ctx, tx, userID, func(h *History) {
+			h.MethodIDs = slices.DeleteFunc(h.MethodIDs, func(x string) bool { return x == id })
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return s.kv.Transact(ctx, []state.Op{s.methods.DeleteOp(id), ho})
 }
 
 // ChargeInput is a charge request from subscriptions.
@@ -202,18 +182,18 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 	if existing == nil {
 		c := &domain.Charge{ID: uuid.Must(uuid.NewV7()).String(), Key: in.IdempotencyKey, UserID: in.UserID, PaymentMethodID: pm.ID,
 			Amount: in.Amount, Currency: in.Currency, Description: in.Description, Status: domain.Processing, CreatedAt: now, UpdatedAt: now}
-		ho, err := s.historyOp(ctx, in.UserID, func(h *History) { h.ChargeKeys = append([]string{in.IdempotencyKey}, h.ChargeKeys...) })
-		if err != nil {
-			return nil, err
-		}
-		co, err := s.charges.CreateOp(in.IdempotencyKey, c)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.kv.Transact(ctx, []state.Op{co, ho}); err != nil {
-			if errors.Is(err, state.ErrConflict) {
-				return nil, domain.ErrInProgress
+		err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+			if _, err := s.charges.Read(ctx, tx, in.IdempotencyKey); err == nil {
+				return domain.ErrInProgress // a concurrent attempt claimed it first
+			} else if !errors.Is(err, domain.ErrChargeNotFound) {
+				return err
 			}
+			if err := s.charges.Write(tx, in.IdempotencyKey, c); err != nil {
+				return err
+			}
+			return s.inHistory(ctx, tx, in.UserID, func(h *History) { h.ChargeKeys = append([]string{in.IdempotencyKey}, h.ChargeKeys...) })
+		})
+		if err != nil {
 			return nil, err
 		}
 	}

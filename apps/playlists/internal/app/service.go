@@ -4,7 +4,6 @@ package app
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -61,28 +60,6 @@ func (s *Service) publish(ctx context.Context, e events.Event) {
 	}
 }
 
-// ownedOps reads the owner's list, applies fn and returns the write that
-// must commit with the playlist change (ETag-guarded).
-func (s *Service) ownedOp(ctx context.Context, owner string, fn func(o *domain.Owned) error) (state.Op, error) {
-	raw, etag, err := s.kv.Get(ctx, "owned|"+owner)
-	var o domain.Owned
-	switch {
-	case errors.Is(err, state.ErrNotFound):
-	case err != nil:
-		return state.Op{}, err
-	default:
-		if err := json.Unmarshal(raw, &o); err != nil {
-			return state.Op{}, err
-		}
-	}
-	if err := fn(&o); err != nil {
-		return state.Op{}, err
-	}
-	op, err := s.owned.PutOp(owner, &o)
-	op.ETag, op.InsertOnly = etag, etag == ""
-	return op, err
-}
-
 // Create makes a playlist for owner.
 func (s *Service) Create(ctx context.Context, owner, name, description string, public bool) (*domain.Playlist, error) {
 	var v fault.Validation
@@ -93,32 +70,25 @@ func (s *Service) Create(ctx context.Context, owner, name, description string, p
 	now := s.now().UTC()
 	p := &domain.Playlist{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: owner, Name: name, Description: description,
 		Public: public, Entries: []domain.Entry{}, Version: 1, CreatedAt: now, UpdatedAt: now}
-	for attempt := 0; attempt < 5; attempt++ {
-		oo, err := s.ownedOp(ctx, owner, func(o *domain.Owned) error {
-			if len(o.PlaylistIDs) >= domain.MaxPlaylists {
-				return domain.ErrTooMany
-			}
-			o.PlaylistIDs = append([]string{p.ID}, o.PlaylistIDs...)
-			return nil
-		})
+	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		o, err := s.owned.ReadOrNew(ctx, tx, owner)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		po, err := s.playlists.CreateOp(p.ID, p)
-		if err != nil {
-			return nil, err
+		if len(o.PlaylistIDs) >= domain.MaxPlaylists {
+			return domain.ErrTooMany
 		}
-		err = s.kv.Transact(ctx, []state.Op{po, oo})
-		if errors.Is(err, state.ErrConflict) {
-			continue
+		o.PlaylistIDs = append([]string{p.ID}, o.PlaylistIDs...)
+		if err := s.owned.Write(tx, owner, o); err != nil {
+			return err
 		}
-		if err != nil {
-			return nil, err
-		}
-		s.changed(ctx, p, "created")
-		return p, nil
+		return s.playlists.Insert(tx, p.ID, p)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, state.ErrConflict
+	s.changed(ctx, p, "created")
+	return p, nil
 }
 
 // Get returns a playlist the viewer may see.
@@ -266,44 +236,32 @@ func (s *Service) Delete(ctx context.Context, viewer, id string, ifMatch int) er
 	if m := validate.ID(id); m != "" {
 		return fault.Invalid("id", m)
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		raw, etag, err := s.kv.Get(ctx, "playlist|"+id)
-		if errors.Is(err, state.ErrNotFound) {
-			return domain.ErrNotFound
-		}
+	var owner string
+	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		p, err := s.playlists.Read(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		var p domain.Playlist
-		if err := json.Unmarshal(raw, &p); err != nil {
+		if err := domain.Access(p, viewer, true); err != nil {
 			return err
 		}
-		if err := domain.Access(&p, viewer, true); err != nil {
+		if err := domain.CheckVersion(p, ifMatch); err != nil {
 			return err
 		}
-		if err := domain.CheckVersion(&p, ifMatch); err != nil {
-			return err
-		}
-		oo, err := s.ownedOp(ctx, p.OwnerID, func(o *domain.Owned) error {
-			o.PlaylistIDs = remove(o.PlaylistIDs, id)
-			return nil
-		})
+		owner = p.OwnerID
+		o, err := s.owned.ReadOrNew(ctx, tx, owner)
 		if err != nil {
 			return err
 		}
-		del := s.playlists.DeleteOp(id)
-		del.ETag = etag
-		err = s.kv.Transact(ctx, []state.Op{del, oo})
-		if errors.Is(err, state.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		s.publish(ctx, events.PlaylistDeleted{PlaylistID: id, OwnerID: p.OwnerID})
-		return nil
+		o.PlaylistIDs = remove(o.PlaylistIDs, id)
+		s.playlists.Remove(tx, id)
+		return s.owned.Write(tx, owner, o)
+	})
+	if err != nil {
+		return err
 	}
-	return state.ErrConflict
+	s.publish(ctx, events.PlaylistDeleted{PlaylistID: id, OwnerID: owner})
+	return nil
 }
 
 func remove(ids []string, id string) []string {
@@ -325,11 +283,13 @@ func (s *Service) DeleteAllOf(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	ops := []state.Op{s.owned.DeleteOp(userID)}
-	for _, id := range o.PlaylistIDs {
-		ops = append(ops, s.playlists.DeleteOp(id))
-	}
-	if err := s.kv.Transact(ctx, ops); err != nil {
+	if err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		s.owned.Remove(tx, userID)
+		for _, id := range o.PlaylistIDs {
+			s.playlists.Remove(tx, id)
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	for _, id := range o.PlaylistIDs {

@@ -3,7 +3,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -160,37 +159,39 @@ func (s *Service) Subscribe(ctx context.Context, userID, key, planID, paymentMet
 	now := s.now().UTC()
 	sub := &domain.Subscription{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, PlanID: plan.ID, PaymentMethodID: paymentMethodID,
 		Key: key, Status: domain.Pending, Step: "starting", Members: []string{}, CreatedAt: now, UpdatedAt: now}
-	io, err := s.idem.CreateOp(userID+"|"+key, &ref{SubscriptionID: sub.ID})
-	if err != nil {
-		return nil, err
-	}
-	so, err := s.subs.CreateOp(sub.ID, sub)
-	if err != nil {
-		return nil, err
-	}
-	raw, etag, err := s.kv.Get(ctx, "mine|"+userID)
-	var l list
-	if err == nil {
-		_ = json.Unmarshal(raw, &l)
-	} else if !errors.Is(err, state.ErrNotFound) {
-		return nil, err
-	}
-	l.IDs = append([]string{sub.ID}, l.IDs...)
-	mo, err := s.mine.PutOp(userID, &l)
-	if err != nil {
-		return nil, err
-	}
-	mo.ETag, mo.InsertOnly = etag, etag == ""
-	if err := s.kv.Transact(ctx, []state.Op{io, so, mo}); err != nil {
-		if errors.Is(err, state.ErrConflict) { // the same key raced us, or another purchase did
-			if prev, gerr := s.idem.Get(ctx, userID+"|"+key); gerr == nil {
-				return s.resume(ctx, prev.SubscriptionID)
-			}
-			return nil, domain.ErrAlreadyOpen
+	// One transaction: the key's record, the subscription and the user's
+	// list; a conflict means the same key or another purchase raced us, and
+	// the next round sees which.
+	id := sub.ID
+	err = state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		if prev, err := s.idem.Read(ctx, tx, userID+"|"+key); err == nil {
+			id = prev.SubscriptionID
+			return nil
+		} else if !errors.Is(err, state.ErrNotFound) {
+			return err
 		}
+		l, err := s.mine.ReadOrNew(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if len(l.IDs) > 0 {
+			if cur, err := s.subs.Get(ctx, l.IDs[0]); err == nil && cur.Open() {
+				return domain.ErrAlreadyOpen
+			}
+		}
+		l.IDs = append([]string{sub.ID}, l.IDs...)
+		if err := s.idem.Write(tx, userID+"|"+key, &ref{SubscriptionID: sub.ID}); err != nil {
+			return err
+		}
+		if err := s.subs.Insert(tx, sub.ID, sub); err != nil {
+			return err
+		}
+		return s.mine.Write(tx, userID, l)
+	})
+	if err != nil {
 		return nil, err
 	}
-	return s.resume(ctx, sub.ID)
+	return s.resume(ctx, id)
 }
 
 // resume makes sure a pending subscription has its workflow (starting one
@@ -272,31 +273,26 @@ func (s *Service) AddMember(ctx context.Context, userID, id, member string) (*do
 			return nil, domain.ErrMemberElsewhr
 		}
 	}
-	raw, etag, err := s.kv.Get(ctx, "sub|"+id)
+	var out *domain.Subscription
+	err = state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		cur, err := s.subs.Read(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := cur.AddMember(*plan, member); err != nil {
+			return err
+		}
+		cur.UpdatedAt = s.now().UTC()
+		out = cur
+		if err := s.subs.Write(tx, id, cur); err != nil {
+			return err
+		}
+		return s.members.Write(tx, member, &ref{SubscriptionID: id})
+	})
 	if err != nil {
 		return nil, err
 	}
-	var cur domain.Subscription
-	if err := json.Unmarshal(raw, &cur); err != nil {
-		return nil, err
-	}
-	if err := cur.AddMember(*plan, member); err != nil {
-		return nil, err
-	}
-	cur.UpdatedAt = s.now().UTC()
-	so, err := s.subs.PutOp(id, &cur)
-	if err != nil {
-		return nil, err
-	}
-	so.ETag = etag
-	mo, err := s.members.PutOp(member, &ref{SubscriptionID: id})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.kv.Transact(ctx, []state.Op{so, mo}); err != nil {
-		return nil, err
-	}
-	return &cur, nil
+	return out, nil
 }
 
 // RemoveMember removes a family member.

@@ -71,32 +71,33 @@ func (s *Service) Create(ctx context.Context, p domain.Profile) (*domain.Profile
 		return nil, err
 	}
 	p.CreatedAt, p.UpdatedAt = now, now
-	po, err := s.profiles.CreateOp(p.ID, &p)
-	if err != nil {
-		return nil, err
-	}
 	prefs := domain.DefaultPreferences()
 	prefs.UpdatedAt = now
-	pr, err := s.prefs.PutOp(p.ID, &prefs)
+	out := &p
+	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		existing, err := s.profiles.Read(ctx, tx, p.ID)
+		switch {
+		case err == nil:
+			// Ids are minted by auth, so an existing profile under this id is
+			// this same sign-up retried: answer with it (idempotent create).
+			if existing.Email != p.Email {
+				return domain.ErrProfileExists
+			}
+			out = existing
+			return nil
+		case !errors.Is(err, domain.ErrProfileNotFound):
+			return err
+		}
+		out = &p
+		if err := s.profiles.Write(tx, p.ID, &p); err != nil {
+			return err
+		}
+		return s.prefs.Write(tx, p.ID, &prefs)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.kv.Transact(ctx, []state.Op{po, pr}); err != nil {
-		if errors.Is(err, state.ErrConflict) {
-			// Ids are minted by auth, so an existing profile under this id is
-			// this same sign-up retried: answer with it (idempotent create).
-			existing, gerr := s.profiles.Get(ctx, p.ID)
-			if gerr != nil {
-				return nil, gerr
-			}
-			if existing.Email != p.Email {
-				return nil, domain.ErrProfileExists
-			}
-			return existing, nil
-		}
-		return nil, err
-	}
-	return &p, nil
+	return out, nil
 }
 
 // Get returns the caller's profile.
@@ -306,7 +307,12 @@ func (s *Service) Delete(ctx context.Context, userID string) error {
 	if err := s.accounts.Delete(ctx, userID); err != nil {
 		return err
 	}
-	err := s.kv.Transact(ctx, []state.Op{s.profiles.DeleteOp(userID), s.prefs.DeleteOp(userID), s.following.DeleteOp(userID)})
+	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		s.profiles.Remove(tx, userID)
+		s.prefs.Remove(tx, userID)
+		s.following.Remove(tx, userID)
+		return nil
+	})
 	if err != nil {
 		return err
 	}

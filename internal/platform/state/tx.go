@@ -1,0 +1,169 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// MaxConflictRetries bounds how often Update, Upsert and Transact read again
+// and retry after a conflict (someone else wrote in between).
+const MaxConflictRetries = 5
+
+// Tx is a change of several keys that commits in one transaction: every key
+// it read is written (or deleted) only if nobody changed it since, a key it
+// read as absent is only created if it is still absent, and a key it never
+// read is written as it is. Build one with Transact; ETags never leave it.
+//
+// The outbox rule: a Tx that announces an event (Announce) holds exactly one
+// upsert (deletes may come with it), because Dapr 1.18's outbox publishes
+// every upsert of its transaction. A change that must write several keys and
+// announce an event needs an app-level outbox (none does today).
+type Tx struct {
+	kv    KV
+	etags map[string]string // key → ETag read; "" when read as absent
+	ops   []Op
+	index map[string]int // key → position in ops
+	event *Event
+}
+
+// Transact runs fn with a fresh Tx and commits what it staged in one
+// transaction. On a conflict it runs fn again on fresh reads, at most
+// MaxConflictRetries more times; fn's own error aborts without writing.
+func Transact(ctx context.Context, kv KV, fn func(tx *Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		tx := &Tx{kv: kv, etags: map[string]string{}, index: map[string]int{}}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		err := tx.commit(ctx)
+		if err == nil || !errors.Is(err, ErrConflict) || attempt >= MaxConflictRetries {
+			return err
+		}
+	}
+}
+
+func (tx *Tx) commit(ctx context.Context) error {
+	if len(tx.ops) == 0 {
+		return nil
+	}
+	if tx.event != nil {
+		upserts := 0
+		for i := range tx.ops {
+			if !tx.ops[i].Delete {
+				upserts++
+				tx.ops[i].Event = tx.event
+			} else {
+				tx.ops[i].Event = nil
+			}
+		}
+		if upserts != 1 {
+			return fmt.Errorf("state: a transaction that announces %s must hold exactly one upsert, not %d", tx.event.Topic, upserts)
+		}
+	}
+	return tx.kv.Transact(ctx, tx.ops)
+}
+
+// get reads key into v and remembers its ETag; found is false when absent.
+func (tx *Tx) get(ctx context.Context, key string, v any) (bool, error) {
+	raw, etag, err := tx.kv.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		tx.etags[key] = ""
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	tx.etags[key] = etag
+	return true, nil
+}
+
+func (tx *Tx) stage(op Op) {
+	if etag, read := tx.etags[op.Key]; read {
+		op.ETag, op.InsertOnly = etag, etag == "" && !op.Delete
+	}
+	if i, ok := tx.index[op.Key]; ok {
+		tx.ops[i] = op
+		return
+	}
+	tx.index[op.Key] = len(tx.ops)
+	tx.ops = append(tx.ops, op)
+}
+
+// Announce makes the transaction publish e when it commits (Dapr's
+// transactional outbox): see the outbox rule on Tx.
+func (tx *Tx) Announce(e *Event) { tx.event = e }
+
+// Read reads id into a new T within tx; the repository's NotFound error
+// when absent (a later write then creates it only if it is still absent).
+func (r Repo[T]) Read(ctx context.Context, tx *Tx, id string) (*T, error) {
+	var v T
+	found, err := tx.get(ctx, r.key(id), &v)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, r.notFound()
+	}
+	return &v, nil
+}
+
+// ReadOrNew is Read that gives a zero T for an absent id.
+func (r Repo[T]) ReadOrNew(ctx context.Context, tx *Tx, id string) (*T, error) {
+	var v T
+	if _, err := tx.get(ctx, r.key(id), &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Write stages v under id: guarded by what tx read of it, insert-only if it
+// read it as absent, unconditional if it never read it.
+func (r Repo[T]) Write(tx *Tx, id string, v *T) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tx.stage(Op{Key: r.key(id), Value: b})
+	return nil
+}
+
+// Insert stages v under id, failing the transaction if id exists.
+func (r Repo[T]) Insert(tx *Tx, id string, v *T) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tx.stage(Op{Key: r.key(id), Value: b, InsertOnly: true})
+	return nil
+}
+
+// Remove stages the deletion of id (guarded if tx read it).
+func (r Repo[T]) Remove(tx *Tx, id string) { tx.stage(Op{Key: r.key(id), Delete: true}) }
+
+// Upsert reads id (a zero T when absent), applies fn, and writes the result
+// only if nobody wrote in between (creating it only if still absent),
+// retrying on a conflict. fn's error aborts without writing.
+func (r Repo[T]) Upsert(ctx context.Context, id string, fn func(v *T, exists bool) error) (*T, error) {
+	var out *T
+	err := Transact(ctx, r.KV, func(tx *Tx) error {
+		v, err := r.Read(ctx, tx, id)
+		exists := err == nil
+		if err != nil && !errors.Is(err, r.notFound()) {
+			return err
+		}
+		if !exists {
+			v = new(T)
+		}
+		if err := fn(v, exists); err != nil {
+			return err
+		}
+		out = v
+		return r.Write(tx, id, v)
+	})
+	return out, err
+}
