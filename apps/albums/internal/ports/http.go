@@ -78,7 +78,7 @@ func (h handlers) artists(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var p domain.Page[domain.ArtistSummary]
 		if p, err = h.s.Artists(r.Context(), n, r.URL.Query().Get("cursor")); err == nil {
-			platform.WriteJSON(w, http.StatusOK, p)
+			platform.WriteJSON(w, http.StatusOK, pageOf(p, artistSummaryOf))
 			return
 		}
 	}
@@ -86,7 +86,7 @@ func (h handlers) artists(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) createArtist(w http.ResponseWriter, r *http.Request) {
-	var in domain.Artist
+	var in artistRequest
 	if err := platform.DecodeJSON(w, r, &in); err != nil {
 		platform.WriteError(w, r, err)
 		return
@@ -97,7 +97,7 @@ func (h handlers) createArtist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/artists/"+a.ID)
-	platform.WriteJSON(w, http.StatusCreated, a)
+	platform.WriteJSON(w, http.StatusCreated, artistOf(a))
 }
 
 func (h handlers) artist(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +106,7 @@ func (h handlers) artist(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, a)
+	platform.WriteJSON(w, http.StatusOK, artistOf(a))
 }
 
 func (h handlers) albums(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +117,7 @@ func (h handlers) albums(w http.ResponseWriter, r *http.Request) {
 		p, err = h.s.Albums(r.Context(), viewer(r), domain.AlbumQuery{ArtistID: q.Get("artistId"), Genre: q.Get("genre"),
 			Sort: q.Get("sort"), Limit: n, Cursor: q.Get("cursor")})
 		if err == nil {
-			platform.WriteJSON(w, http.StatusOK, p)
+			platform.WriteJSON(w, http.StatusOK, pageOf(p, albumSummaryOf))
 			return
 		}
 	}
@@ -146,7 +146,7 @@ func (h handlers) createAlbum(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/api/v1/albums/"+al.ID)
 	w.Header().Set("ETag", platform.VersionETag(al.Version))
-	platform.WriteJSON(w, http.StatusCreated, al)
+	platform.WriteJSON(w, http.StatusCreated, albumOf(al))
 }
 
 func (h handlers) album(w http.ResponseWriter, r *http.Request) {
@@ -156,7 +156,7 @@ func (h handlers) album(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", platform.VersionETag(al.Version))
-	platform.WriteJSON(w, http.StatusOK, al)
+	platform.WriteJSON(w, http.StatusOK, albumDetailOf(al))
 }
 
 func (h handlers) patchAlbum(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +180,7 @@ func (h handlers) patchAlbum(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", platform.VersionETag(al.Version))
-	platform.WriteJSON(w, http.StatusOK, al)
+	platform.WriteJSON(w, http.StatusOK, albumOf(al))
 }
 
 func (h handlers) addTrack(w http.ResponseWriter, r *http.Request) {
@@ -202,7 +202,7 @@ func (h handlers) addTrack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/tracks/"+t.ID)
-	platform.WriteJSON(w, http.StatusCreated, t)
+	platform.WriteJSON(w, http.StatusCreated, trackOf(t))
 }
 
 func (h handlers) publish(w http.ResponseWriter, r *http.Request) {
@@ -216,7 +216,7 @@ func (h handlers) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", platform.VersionETag(al.Version))
-	platform.WriteJSON(w, http.StatusOK, al)
+	platform.WriteJSON(w, http.StatusOK, albumOf(al))
 }
 
 func (h handlers) track(w http.ResponseWriter, r *http.Request) {
@@ -225,7 +225,7 @@ func (h handlers) track(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, t)
+	platform.WriteJSON(w, http.StatusOK, trackOf(t))
 }
 
 func (h handlers) upload(w http.ResponseWriter, r *http.Request) {
@@ -247,7 +247,7 @@ func (h handlers) upload(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, t)
+	platform.WriteJSON(w, http.StatusOK, trackOf(t))
 }
 
 func (h handlers) stream(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/harmonia-music/harmonia/apps/payments/internal/app"
-	"github.com/harmonia-music/harmonia/apps/payments/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/platform"
 )
 
@@ -30,12 +29,12 @@ func (h handlers) add(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in domain.CardInput
+	var in cardRequest
 	if err := platform.DecodeJSON(w, r, &in); err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}
-	m, err := h.s.AddMethod(r.Context(), uid, in)
+	m, err := h.s.AddMethod(r.Context(), uid, in.input())
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
@@ -79,7 +78,11 @@ func (h handlers) payments(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, map[string]any{"items": cs})
+	items := make([]paymentView, len(cs))
+	for i, c := range cs {
+		items[i] = paymentOf(c)
+	}
+	platform.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
 func (h handlers) charge(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +96,7 @@ func (h handlers) charge(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, c)
+	platform.WriteJSON(w, http.StatusOK, answerOf(c))
 }
 
 func (h handlers) refund(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +112,7 @@ func (h handlers) refund(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, c)
+	platform.WriteJSON(w, http.StatusOK, answerOf(c))
 }
 
 func caller(w http.ResponseWriter, r *http.Request) (string, bool) {

@@ -43,7 +43,7 @@ func reply(w http.ResponseWriter, r *http.Request, status int, p *domain.Playlis
 		return
 	}
 	w.Header().Set("ETag", platform.VersionETag(p.Version))
-	platform.WriteJSON(w, status, p)
+	platform.WriteJSON(w, status, playlistOf(p))
 }
 
 func (h handlers) mine(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +64,11 @@ func (h handlers) mine(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "nextCursor": next})
+	page := playlistPage{Items: make([]playlistView, len(items)), NextCursor: next}
+	for i, p := range items {
+		page.Items[i] = playlistOf(p)
+	}
+	platform.WriteJSON(w, http.StatusOK, page)
 }
 
 func (h handlers) create(w http.ResponseWriter, r *http.Request) {

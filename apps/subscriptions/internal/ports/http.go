@@ -32,7 +32,7 @@ func (h handlers) plans(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	platform.WriteJSON(w, http.StatusOK, map[string]any{"items": ps})
+	platform.WriteJSON(w, http.StatusOK, map[string]any{"items": plansOf(ps)})
 }
 
 func (h handlers) subscribe(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +54,7 @@ func (h handlers) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/subscriptions/"+sub.ID)
-	platform.WriteJSON(w, http.StatusAccepted, sub)
+	platform.WriteJSON(w, http.StatusAccepted, viewOf(sub))
 }
 
 func (h handlers) get(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +67,7 @@ func (h handlers) get(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, sub)
+	platform.WriteJSON(w, http.StatusOK, viewOf(sub))
 }
 
 func (h handlers) current(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +80,7 @@ func (h handlers) current(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, sub)
+	platform.WriteJSON(w, http.StatusOK, viewOf(sub))
 }
 
 func (h handlers) cancel(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +93,7 @@ func (h handlers) cancel(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, sub)
+	platform.WriteJSON(w, http.StatusOK, viewOf(sub))
 }
 
 func (h handlers) member(w http.ResponseWriter, r *http.Request, add bool) {
@@ -117,7 +117,7 @@ func (h handlers) member(w http.ResponseWriter, r *http.Request, add bool) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, sub)
+	platform.WriteJSON(w, http.StatusOK, viewOf(sub))
 }
 
 func (h handlers) addMember(w http.ResponseWriter, r *http.Request)    { h.member(w, r, true) }

@@ -39,7 +39,7 @@ func (h handlers) me(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, p)
+	platform.WriteJSON(w, http.StatusOK, profileOf(p))
 }
 
 func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
@@ -57,7 +57,7 @@ func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, p)
+	platform.WriteJSON(w, http.StatusOK, profileOf(p))
 }
 
 func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
@@ -82,14 +82,14 @@ func (h handlers) prefs(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, p)
+	platform.WriteJSON(w, http.StatusOK, preferencesOf(p))
 }
 
 // preferencesBody makes every field required on PUT (a full replacement).
 type preferencesBody struct {
-	FavouriteGenres *[]string        `json:"favouriteGenres"`
-	Notifications   *domain.Channels `json:"notifications"`
-	MarketingOptIn  *bool            `json:"marketingOptIn"`
+	FavouriteGenres *[]string     `json:"favouriteGenres"`
+	Notifications   *channelsView `json:"notifications"`
+	MarketingOptIn  *bool         `json:"marketingOptIn"`
 }
 
 func (h handlers) setPrefs(w http.ResponseWriter, r *http.Request) {
@@ -110,13 +110,14 @@ func (h handlers) setPrefs(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
+	n := in.Notifications
 	p, err := h.s.SetPreferences(r.Context(), uid, domain.Preferences{FavouriteGenres: *in.FavouriteGenres,
-		Notifications: *in.Notifications, MarketingOptIn: *in.MarketingOptIn})
+		Notifications: domain.Channels{Email: n.Email, SMS: n.SMS, InApp: n.InApp}, MarketingOptIn: *in.MarketingOptIn})
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, p)
+	platform.WriteJSON(w, http.StatusOK, preferencesOf(p))
 }
 
 func (h handlers) following(w http.ResponseWriter, r *http.Request) {
@@ -157,17 +158,17 @@ func (h handlers) unfollow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) create(w http.ResponseWriter, r *http.Request) {
-	var p domain.Profile
-	if err := platform.DecodeJSON(w, r, &p); err != nil {
+	var in newProfileRequest
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}
-	out, err := h.s.Create(r.Context(), p)
+	out, err := h.s.Create(r.Context(), in.profile())
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusCreated, out)
+	platform.WriteJSON(w, http.StatusCreated, profileOf(out))
 }
 
 // internalGet serves other services (albums: a listener's country for play
@@ -178,7 +179,7 @@ func (h handlers) internalGet(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	platform.WriteJSON(w, http.StatusOK, map[string]any{"id": p.ID, "country": p.Country, "birthYear": p.BirthYear})
+	platform.WriteJSON(w, http.StatusOK, listenerFacts{ID: p.ID, Country: p.Country, BirthYear: p.BirthYear})
 }
 
 func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
