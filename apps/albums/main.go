@@ -51,7 +51,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		for {
 			select {
 			case <-ctx.Done():
-				_ = service.FlushPlays(context.WithoutCancel(ctx))
+				if err := service.FlushPlays(context.WithoutCancel(ctx)); err != nil {
+					svc.Log.Warn("play counts not stored at shutdown", slog.String("error", err.Error()))
+				}
 				return
 			case <-t.C:
 				if err := service.FlushPlays(ctx); err != nil {

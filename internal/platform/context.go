@@ -10,7 +10,6 @@ type ctxKey int
 
 const (
 	ctxRequestID ctxKey = iota
-	ctxTraceID
 	ctxLogger
 	ctxCaller
 )
@@ -51,17 +50,6 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 // RequestID returns the request id, or "".
 func RequestID(ctx context.Context) string {
 	v, _ := ctx.Value(ctxRequestID).(string)
-	return v
-}
-
-// WithTraceID stores the W3C trace id.
-func WithTraceID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, ctxTraceID, id)
-}
-
-// TraceID returns the trace id, or "".
-func TraceID(ctx context.Context) string {
-	v, _ := ctx.Value(ctxTraceID).(string)
 	return v
 }
 

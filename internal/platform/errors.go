@@ -67,20 +67,3 @@ func StatusOf(err error) int {
 	}
 	return http.StatusInternalServerError
 }
-
-// KindOf returns the kind of err, KindInternal when it has none.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	var u *UpstreamError
-	if errors.As(err, &u) {
-		for k, s := range statusByKind {
-			if s == u.Status {
-				return k
-			}
-		}
-	}
-	return KindInternal
-}

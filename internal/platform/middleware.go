@@ -76,7 +76,6 @@ func RequestContext(base *slog.Logger) Middleware {
 			}
 			trace := TraceIDFromParent(r.Header.Get("traceparent"))
 			ctx := WithRequestID(r.Context(), id)
-			ctx = WithTraceID(ctx, trace)
 			ctx = WithLogger(ctx, base.With(slog.String("request_id", id), slog.String("trace_id", trace)))
 			if uid := r.Header.Get(HeaderUserID); uid != "" {
 				var roles []string

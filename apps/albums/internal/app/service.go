@@ -600,7 +600,7 @@ func (s *Service) fullAccess(ctx context.Context, userID string) bool {
 	defer cancel()
 	full, err := s.ents.FullAccess(cctx, userID)
 	if err != nil {
-		slog.Default().Debug("entitlement unknown; serving a preview", slog.String("error", err.Error()))
+		platform.Logger(ctx).Debug("entitlement unknown; serving a preview", slog.String("error", err.Error()))
 		return false // not cached: ask again next time
 	}
 	s.mu.Lock()
@@ -655,15 +655,11 @@ func (s *Service) FlushPlays(ctx context.Context) error {
 	}
 	now := s.now().UTC()
 	day := now.Format("2006-01-02")
-	apply := func(w *domain.PlayWindow) error { w.Add(day, pending); w.Trim(now, 8); return nil }
-	_, err := s.windowDB.Update(ctx, "window", apply)
-	if errors.Is(err, state.ErrNotFound) {
-		w := &domain.PlayWindow{}
-		_ = apply(w)
-		if err = s.windowDB.Create(ctx, "window", w); errors.Is(err, state.ErrConflict) {
-			_, err = s.windowDB.Update(ctx, "window", apply)
-		}
-	}
+	_, err := s.windowDB.Upsert(ctx, "window", func(w *domain.PlayWindow, _ bool) error {
+		w.Add(day, pending)
+		w.Trim(now, 8)
+		return nil
+	})
 	if err != nil { // keep the counts for the next flush
 		s.mu.Lock()
 		for k, n := range pending {

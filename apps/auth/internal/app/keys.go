@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/auth/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/token"
 )
@@ -124,7 +126,9 @@ func (k *KeyRing) refresh(ctx context.Context) {
 	stale := k.external == nil && k.now().Sub(k.loadedAt) > 30*time.Second
 	k.mu.RUnlock()
 	if stale {
-		_ = k.Load(ctx)
+		if err := k.Load(ctx); err != nil { // keep serving the keys we have
+			platform.Logger(ctx).Warn("could not reload the signing keys", slog.String("error", err.Error()))
+		}
 	}
 }
 

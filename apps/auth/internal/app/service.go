@@ -16,6 +16,7 @@ import (
 
 	"github.com/harmonia-music/harmonia/apps/auth/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/token"
@@ -165,14 +166,14 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Tokens, error
 	}
 	if err := s.profiles.Create(ctx, p); err != nil {
 		if cerr := s.removeAccount(context.WithoutCancel(ctx), acc); cerr != nil {
-			slog.Default().Error("compensation failed: credentials without profile", slog.String("user_id", acc.ID), slog.String("error", cerr.Error()))
+			platform.Logger(ctx).Error("compensation failed: credentials without profile", slog.String("user_id", acc.ID), slog.String("error", cerr.Error()))
 		}
 		return Tokens{}, fault.Wrap(fault.KindUnavailable, "registration-unavailable",
 			"registration is unavailable right now; nothing was created, try again", err)
 	}
 	ev := events.UserRegistered{UserID: acc.ID, Email: acc.Email, DisplayName: p.DisplayName, Country: p.Country, BirthYear: p.BirthYear, RegisteredAt: now}
 	if err := s.pub.Publish(ctx, ev); err != nil {
-		slog.Default().Warn("user.registered not published", slog.String("user_id", acc.ID), slog.String("error", err.Error()))
+		platform.Logger(ctx).Warn("user.registered not published", slog.String("user_id", acc.ID), slog.String("error", err.Error()))
 	}
 	return s.issue(ctx, acc, "")
 }
@@ -250,7 +251,9 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 		}
 		return Tokens{}, domain.ErrBadCredentials
 	}
-	_ = s.throttles.Delete(ctx, "acct|"+email)
+	if err := s.throttles.Delete(ctx, "acct|"+email); err != nil {
+		platform.Logger(ctx).Warn("could not clear the sign-in throttle", slog.String("error", err.Error()))
+	}
 	return s.issue(ctx, acc, "")
 }
 
@@ -266,7 +269,7 @@ func (s *Service) recordFailure(ctx context.Context, key string, p domain.Thrott
 		}
 	}
 	if err != nil {
-		slog.Default().Warn("could not record sign-in failure", slog.String("error", err.Error()))
+		platform.Logger(ctx).Warn("could not record sign-in failure", slog.String("error", err.Error()))
 	}
 }
 
@@ -398,7 +401,7 @@ func (s *Service) revokeFamily(ctx context.Context, familyID string, now time.Ti
 		return nil
 	})
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
-		slog.Default().Error("could not revoke token family", slog.String("family", familyID), slog.String("error", err.Error()))
+		platform.Logger(ctx).Error("could not revoke token family", slog.String("family", familyID), slog.String("error", err.Error()))
 	}
 }
 

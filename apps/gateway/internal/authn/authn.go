@@ -39,6 +39,15 @@ type Verifier struct {
 
 const maxVerified = 100_000
 
+// Known reports whether tok was verified already and is still cached, so
+// checking it costs no signature verification.
+func (v *Verifier) Known(tok string) bool {
+	v.cmu.RLock()
+	defer v.cmu.RUnlock()
+	_, ok := v.verified[tok]
+	return ok
+}
+
 // NewVerifier returns a verifier that loads keys with fetch.
 func NewVerifier(fetch FetchJWKS, now func() time.Time) *Verifier {
 	if now == nil {
@@ -112,23 +121,29 @@ func (v *Verifier) verify(ctx context.Context, tok string) (token.Claims, error)
 }
 
 // key finds kid, refetching the set when kid is unknown or the set is old.
+// The fetch runs outside the lock (other requests keep verifying with the
+// keys at hand), and at most one fetch starts per minRefetch.
 func (v *Verifier) key(ctx context.Context, kid string) (ed25519.PublicKey, error) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	now := v.now()
 	p, ok := v.keys[kid]
 	fresh := now.Sub(v.fetchedAt) < v.ttl
 	if ok && fresh {
+		v.mu.Unlock()
 		return p, nil
 	}
 	if now.Sub(v.tried) < v.minRefetch && v.keys != nil {
+		v.mu.Unlock()
 		if ok {
 			return p, nil
 		}
 		return nil, ErrInvalid
 	}
 	v.tried = now
+	v.mu.Unlock()
 	set, err := v.fetch(ctx)
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	if err != nil {
 		if ok {
 			return p, nil // keep serving known keys while auth is away

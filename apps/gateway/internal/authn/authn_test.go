@@ -100,3 +100,45 @@ func TestVerifiedTokensAreCachedUntilTheyExpire(t *testing.T) {
 		t.Fatal("tampered token accepted")
 	}
 }
+
+// A slow key fetch for an unknown kid does not stop other requests from
+// being verified with the keys at hand (the fetch used to run under the lock).
+func TestKeyFetchDoesNotBlockOtherVerifications(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	pub1, key1, _ := ed25519.GenerateKey(rand.Reader)
+	_, key2, _ := ed25519.GenerateKey(rand.Reader)
+	set := token.JWKS{Keys: []token.JWK{token.PublicJWK("k1", pub1)}}
+	release, fetching := make(chan struct{}), make(chan struct{}, 1)
+	calls := 0
+	v := NewVerifier(func(context.Context) (token.JWKS, error) {
+		calls++
+		if calls > 1 {
+			fetching <- struct{}{}
+			<-release
+		}
+		return set, nil
+	}, func() time.Time { return now })
+	mint := func(kid, sub string, key ed25519.PrivateKey) string {
+		s, _ := token.Sign(token.Claims{Issuer: token.Issuer, Audience: token.Audience, Subject: sub, NotBefore: now.Unix(),
+			ExpiresAt: now.Add(time.Minute).Unix()}, kid, key)
+		return s
+	}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, mint("k1", "a", key1)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Second)
+	go func() { _, _ = v.Verify(ctx, mint("k-new", "b", key2)) }() // unknown kid: fetches, slowly
+	<-fetching
+	done := make(chan error, 1)
+	go func() { _, err := v.Verify(ctx, mint("k1", "c", key1)); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a token with a known key waited for another request's key fetch")
+	}
+	close(release)
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/authn"
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/proxy"
@@ -69,6 +70,15 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 				platform.WriteError(w, r, authn.ErrMissing)
 				return
 			}
+			// a token not verified before costs a signature check: the
+			// caller's address pays for it before it is made, so a flood of
+			// junk tokens meets the rate limit, not the CPU
+			if !d.Verifier.Known(tok) {
+				if ok, wait := d.Limiter.Allow("verify:" + caller.ClientIP); !ok {
+					tooMany(w, r, wait)
+					return
+				}
+			}
 			claims, err := d.Verifier.Verify(r.Context(), tok)
 			if err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="harmonia", error="invalid_token"`)
@@ -86,9 +96,7 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 			key = "user:" + caller.UserID
 		}
 		if ok, wait := d.Limiter.Allow(key); !ok {
-			secs := int(wait.Seconds()) + 1
-			platform.WriteError(w, r, &platform.Error{Kind: platform.KindTooMany, Code: "rate-limited",
-				Detail: "too many requests; slow down", RetryAfter: secs})
+			tooMany(w, r, wait)
 			return
 		}
 		if r.ContentLength > maxBody {
@@ -101,6 +109,11 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 		}
 		fwd.ServeHTTP(w, proxy.WithCaller(r, caller))
 	})
+}
+
+func tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	platform.WriteError(w, r, &platform.Error{Kind: platform.KindTooMany, Code: "rate-limited",
+		Detail: "too many requests; slow down", RetryAfter: int(wait.Seconds()) + 1})
 }
 
 func clientIP(r *http.Request, trustForwarded bool) string {

@@ -122,3 +122,33 @@ func TestCORS(t *testing.T) {
 		t.Fatalf("foreign origin allowed: %v", w.Header())
 	}
 }
+
+// Junk tokens cost a signature check each: an address that sends them meets
+// the rate limit, not an unlimited stream of 401s (tokens were verified
+// before the limiter).
+func TestJunkTokensAreRateLimitedBeforeVerification(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	fetches := 0
+	v := authn.NewVerifier(func(context.Context) (token.JWKS, error) {
+		fetches++
+		return token.JWKS{Keys: []token.JWK{token.PublicJWK("k", pub)}}, nil
+	}, nil)
+	px, _ := proxy.New("http://127.0.0.1:1", "t")
+	h := Handler(routes.Route{Method: "GET", Path: "/api/v1/me", App: "users", Access: routes.User},
+		Config{DefaultMaxBody: 64}, Deps{Verifier: v, Limiter: ratelimit.New(1, 5, nil), Proxy: px})
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	codes := map[int]int{}
+	for i := 0; i < 20; i++ {
+		junk, _ := token.Sign(token.Claims{Issuer: token.Issuer, Audience: token.Audience, Subject: "x",
+			ExpiresAt: time.Now().Add(time.Hour).Unix() + int64(i)}, "k", other) // the wrong key
+		r := httptest.NewRequest("GET", "/api/v1/me", nil)
+		r.RemoteAddr = "198.51.100.9:4000"
+		r.Header.Set("Authorization", "Bearer "+junk)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		codes[w.Code]++
+	}
+	if codes[401] > 5 || codes[429] < 15 {
+		t.Fatalf("answers to 20 junk tokens from one address: %v", codes)
+	}
+}

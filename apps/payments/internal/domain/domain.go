@@ -168,6 +168,5 @@ var (
 	ErrChargeNotFound = fault.E(fault.KindNotFound, "charge-not-found", "no charge with this idempotency key")
 	ErrInProgress     = fault.E(fault.KindConflict, "charge-in-progress", "a charge with this idempotency key is in progress; try again")
 	ErrRefundBusy     = fault.E(fault.KindConflict, "refund-in-progress", "a refund of this charge is in progress; try again")
-	ErrNotInGoodStand = fault.E(fault.KindForbidden, "billing-not-verified", "the account is not in good standing for billing")
 	ErrProcessor      = fault.E(fault.KindUnavailable, "processor-unavailable", "the card processor did not answer; try again")
 )

@@ -303,15 +303,23 @@ func (s *Service) RemoveMember(ctx context.Context, userID, id, member string) (
 	if _, err := s.Get(ctx, userID, id); err != nil {
 		return nil, err
 	}
-	sub, err := s.subs.Update(ctx, id, func(x *domain.Subscription) error {
-		x.RemoveMember(member)
+	var sub *domain.Subscription
+	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		x, err := s.subs.Read(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		sub = x
+		if !x.RemoveMember(member) {
+			return nil
+		}
 		x.UpdatedAt = s.now().UTC()
-		return nil
+		s.members.Remove(tx, member)
+		return s.subs.Write(tx, id, x)
 	})
 	if err != nil {
 		return nil, err
 	}
-	_ = s.members.Delete(ctx, member)
 	return sub, nil
 }
 

@@ -58,8 +58,10 @@ func engine(t *testing.T, reg *workflow.Registry) *workflow.Client {
 		cancel()
 		sctx, done := context.WithTimeout(context.Background(), 5*time.Second)
 		defer done()
-		_ = exec.Shutdown(sctx)
+		// workers first: the executor's Shutdown closes a channel that a
+		// still-running worker may send on (a data race in durabletask-go 0.12.1)
 		_ = hub.Shutdown(sctx)
+		_ = exec.Shutdown(sctx)
 		_ = conn.Close()
 		srv.Stop()
 	})

@@ -136,7 +136,7 @@ func (s *Service) Patch(ctx context.Context, userID string, patch map[string]jso
 	if err != nil {
 		if next.Email != cur.Email { // compensate: put the sign-in address back
 			if cerr := s.accounts.ChangeEmail(context.WithoutCancel(ctx), userID, cur.Email); cerr != nil {
-				slog.Default().Error("email compensation failed", slog.String("user_id", userID), slog.String("error", cerr.Error()))
+				platform.Logger(ctx).Error("email compensation failed", slog.String("user_id", userID), slog.String("error", cerr.Error()))
 			}
 		}
 		return nil, err
