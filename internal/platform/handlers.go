@@ -22,6 +22,12 @@ func SignedIn(w http.ResponseWriter, r *http.Request) (Caller, bool) {
 	return c, ok
 }
 
+// SignedInUser is SignedIn for handlers that need only the user's id.
+func SignedInUser(w http.ResponseWriter, r *http.Request) (string, bool) {
+	c, ok := SignedIn(w, r)
+	return c.UserID, ok
+}
+
 // IfMatchVersion reads an If-Match header holding a version ETag ("v3");
 // 0 when absent or "*".
 func IfMatchVersion(r *http.Request) (int, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
+	"github.com/harmonia-music/harmonia/internal/platform/validate"
 )
 
 // Errors every KV returns.
@@ -231,3 +232,20 @@ var Unchanged = errors.New("state: unchanged")
 // ErrPrecondition is a stale If-Match.
 var ErrPrecondition = fault.E(fault.KindPrecondition, "precondition-failed",
 	"the resource changed since you read it; read it again and retry")
+
+// GetOwned reads id for userID: a malformed id is a 400 naming the field
+// "id", and a value owned by someone else is the repository's NotFound (404,
+// so nobody learns that another user's id exists).
+func (r Repo[T]) GetOwned(ctx context.Context, id, userID string, owner func(*T) string) (*T, error) {
+	if m := validate.ID(id); m != "" {
+		return nil, fault.Invalid("id", m)
+	}
+	v, err := r.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if owner(v) != userID {
+		return nil, r.notFound()
+	}
+	return v, nil
+}

@@ -3,14 +3,13 @@
 package domain
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/harmonia-music/harmonia/internal/platform/cursor"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
 )
@@ -208,30 +207,6 @@ type Page[T any] struct {
 	NextCursor string `json:"nextCursor,omitempty"`
 }
 
-type cursor struct {
-	Offset int    `json:"o"`
-	Sort   string `json:"s"`
-}
-
-// EncodeCursor makes an opaque cursor.
-func EncodeCursor(offset int, sort string) string {
-	b, _ := json.Marshal(cursor{offset, sort})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// DecodeCursor reads a cursor made for the same sort.
-func DecodeCursor(s, sort string) (int, error) {
-	if s == "" {
-		return 0, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	var c cursor
-	if err != nil || json.Unmarshal(b, &c) != nil || c.Offset < 0 || c.Sort != sort {
-		return 0, fault.Invalid("cursor", "is not a cursor from this list; start again without it")
-	}
-	return c.Offset, nil
-}
-
 // ValidateQuery checks list parameters.
 func ValidateQuery(q *AlbumQuery) error {
 	var v fault.Validation
@@ -259,7 +234,7 @@ func ValidateQuery(q *AlbumQuery) error {
 // ListAlbums filters the index for a viewer, sorts and pages.
 // plays gives each album's plays in the trending window.
 func ListAlbums(ix *Index, q AlbumQuery, v Viewer, plays func(albumID string) int) (Page[AlbumSummary], error) {
-	offset, err := DecodeCursor(q.Cursor, q.Sort)
+	offset, err := cursor.Decode(q.Cursor, q.Sort)
 	if err != nil {
 		return Page[AlbumSummary]{}, err
 	}
@@ -306,14 +281,14 @@ func page[T any](all []T, offset, limit int, sort string) Page[T] {
 	end := min(offset+limit, len(all))
 	p := Page[T]{Items: append([]T{}, all[offset:end]...)}
 	if end < len(all) {
-		p.NextCursor = EncodeCursor(end, sort)
+		p.NextCursor = cursor.Encode(end, sort)
 	}
 	return p
 }
 
 // ListArtists pages artists by name.
 func ListArtists(ix *Index, limit int, cur string) (Page[ArtistSummary], error) {
-	offset, err := DecodeCursor(cur, "name")
+	offset, err := cursor.Decode(cur, "name")
 	if err != nil {
 		return Page[ArtistSummary]{}, err
 	}

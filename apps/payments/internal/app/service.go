@@ -109,17 +109,7 @@ func (s *Service) Methods(ctx context.Context, userID string) ([]domain.MethodVi
 
 // method returns a user's own payment method (404 for anyone else's).
 func (s *Service) method(ctx context.Context, userID, id string) (*domain.PaymentMethod, error) {
-	if m := validate.ID(id); m != "" {
-		return nil, fault.Invalid("id", m)
-	}
-	m, err := s.methods.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if m.UserID != userID {
-		return nil, domain.ErrMethodNotFound
-	}
-	return m, nil
+	return s.methods.GetOwned(ctx, id, userID, func(m *domain.PaymentMethod) string { return m.UserID })
 }
 
 // DeleteMethod removes a payment method.

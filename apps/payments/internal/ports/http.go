@@ -25,7 +25,7 @@ func Routes(r *mux.Router, s *app.Service) {
 type handlers struct{ s *app.Service }
 
 func (h handlers) add(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -44,7 +44,7 @@ func (h handlers) add(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) list(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -57,7 +57,7 @@ func (h handlers) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) remove(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -69,7 +69,7 @@ func (h handlers) remove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) payments(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -113,9 +113,4 @@ func (h handlers) refund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	platform.WriteJSON(w, http.StatusOK, answerOf(c))
-}
-
-func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
-	c, ok := platform.SignedIn(w, r)
-	return c.UserID, ok
 }

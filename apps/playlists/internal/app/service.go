@@ -3,10 +3,8 @@ package app
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +12,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/cursor"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -104,19 +103,16 @@ func (s *Service) Get(ctx context.Context, viewer, id string) (*domain.Playlist,
 }
 
 // Mine lists the owner's playlists, newest first.
-func (s *Service) Mine(ctx context.Context, owner string, limit int, cursor string) ([]*domain.Playlist, string, error) {
+func (s *Service) Mine(ctx context.Context, owner string, limit int, after string) ([]*domain.Playlist, string, error) {
 	if limit == 0 {
 		limit = 20
 	}
 	if limit < 1 || limit > 100 {
 		return nil, "", fault.Invalid("limit", "must be between 1 and 100")
 	}
-	offset := 0
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if offset, err = strconv.Atoi(string(b)); err != nil || offset < 0 {
-			return nil, "", domain.ErrBadCursor
-		}
+	offset, err := cursor.Decode(after, "playlists")
+	if err != nil {
+		return nil, "", err
 	}
 	o, err := s.owned.Get(ctx, owner)
 	if errors.Is(err, state.ErrNotFound) {
@@ -136,7 +132,7 @@ func (s *Service) Mine(ctx context.Context, owner string, limit int, cursor stri
 	}
 	next := ""
 	if end < len(ids) {
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end)))
+		next = cursor.Encode(end, "playlists")
 	}
 	if items == nil {
 		items = []*domain.Playlist{}

@@ -45,14 +45,13 @@ const (
 
 // Errors.
 var (
-	ErrNotFound  = fault.E(fault.KindNotFound, "playlist-not-found", "no such playlist")
-	ErrNotOwner  = fault.E(fault.KindForbidden, "not-your-playlist", "only the playlist's owner may change it")
-	ErrNoEntry   = fault.E(fault.KindNotFound, "entry-not-found", "no such entry in this playlist")
-	ErrFull      = fault.E(fault.KindConflict, "playlist-full", "a playlist holds at most 5000 tracks")
-	ErrTooMany   = fault.E(fault.KindConflict, "too-many-playlists", "you have the most playlists allowed")
-	ErrStale     = fault.E(fault.KindPrecondition, "precondition-failed", "the playlist changed since you read it; read it again and retry")
-	ErrBadOrder  = fault.Invalid("entryIds", "must list every entry of the playlist exactly once")
-	ErrBadCursor = fault.Invalid("cursor", "is not a cursor from this list")
+	ErrNotFound = fault.E(fault.KindNotFound, "playlist-not-found", "no such playlist")
+	ErrNotOwner = fault.E(fault.KindForbidden, "not-your-playlist", "only the playlist's owner may change it")
+	ErrNoEntry  = fault.E(fault.KindNotFound, "entry-not-found", "no such entry in this playlist")
+	ErrFull     = fault.E(fault.KindConflict, "playlist-full", "a playlist holds at most 5000 tracks")
+	ErrTooMany  = fault.E(fault.KindConflict, "too-many-playlists", "you have the most playlists allowed")
+	ErrStale    = fault.E(fault.KindPrecondition, "precondition-failed", "the playlist changed since you read it; read it again and retry")
+	ErrBadOrder = fault.Invalid("entryIds", "must list every entry of the playlist exactly once")
 )
 
 // Access decides what a viewer may do: the owner everything; others may read

@@ -47,7 +47,7 @@ func reply(w http.ResponseWriter, r *http.Request, status int, p *domain.Playlis
 }
 
 func (h handlers) mine(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -72,7 +72,7 @@ func (h handlers) mine(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) create(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -94,7 +94,7 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) get(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -105,7 +105,7 @@ func (h handlers) get(w http.ResponseWriter, r *http.Request) {
 // change runs a write on a playlist: the caller, the If-Match version and
 // (when in is not nil) the JSON body first, then fn, then the answer.
 func (h handlers) change(w http.ResponseWriter, r *http.Request, in any, fn func(uid string, match int) (*domain.Playlist, error)) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -133,7 +133,7 @@ func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -171,9 +171,4 @@ func (h handlers) reorder(w http.ResponseWriter, r *http.Request) {
 	h.change(w, r, &in, func(uid string, match int) (*domain.Playlist, error) {
 		return h.s.Reorder(r.Context(), uid, mux.Vars(r)["id"], match, in.EntryIDs)
 	})
-}
-
-func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
-	c, ok := platform.SignedIn(w, r)
-	return c.UserID, ok
 }

@@ -211,17 +211,7 @@ func (s *Service) resume(ctx context.Context, id string) (*domain.Subscription, 
 
 // Get returns the owner's subscription (404 for anyone else).
 func (s *Service) Get(ctx context.Context, userID, id string) (*domain.Subscription, error) {
-	if m := validate.ID(id); m != "" {
-		return nil, fault.Invalid("id", m)
-	}
-	sub, err := s.subs.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if sub.UserID != userID {
-		return nil, domain.ErrNotFound
-	}
-	return sub, nil
+	return s.subs.GetOwned(ctx, id, userID, func(x *domain.Subscription) string { return x.UserID })
 }
 
 // Current is the user's newest subscription.

@@ -36,7 +36,7 @@ func (h handlers) plans(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) subscribe(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -58,7 +58,7 @@ func (h handlers) subscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) get(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -71,7 +71,7 @@ func (h handlers) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) current(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -84,7 +84,7 @@ func (h handlers) current(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) cancel(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -97,7 +97,7 @@ func (h handlers) cancel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) member(w http.ResponseWriter, r *http.Request, add bool) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -130,9 +130,4 @@ func (h handlers) entitlement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	platform.WriteJSON(w, http.StatusOK, e)
-}
-
-func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
-	c, ok := platform.SignedIn(w, r)
-	return c.UserID, ok
 }

@@ -30,7 +30,7 @@ func Routes(r *mux.Router, s *app.Service) {
 type handlers struct{ s *app.Service }
 
 func (h handlers) me(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -43,7 +43,7 @@ func (h handlers) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -61,7 +61,7 @@ func (h handlers) patch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -73,7 +73,7 @@ func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) prefs(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -93,7 +93,7 @@ type preferencesBody struct {
 }
 
 func (h handlers) setPrefs(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -121,7 +121,7 @@ func (h handlers) setPrefs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) following(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -134,7 +134,7 @@ func (h handlers) following(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) follow(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -146,7 +146,7 @@ func (h handlers) follow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) unfollow(w http.ResponseWriter, r *http.Request) {
-	uid, ok := caller(w, r)
+	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
@@ -180,9 +180,4 @@ func (h handlers) internalGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	platform.WriteJSON(w, http.StatusOK, listenerFacts{ID: p.ID, Country: p.Country, BirthYear: p.BirthYear})
-}
-
-func caller(w http.ResponseWriter, r *http.Request) (string, bool) {
-	c, ok := platform.SignedIn(w, r)
-	return c.UserID, ok
 }
