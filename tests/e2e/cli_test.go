@@ -33,32 +33,12 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/harmonia-music/harmonia/internal/devstack"
 )
 
 // cliPortOffset keeps this stack apart from the main test stack (12000) and
 // above the ephemeral port range.
 const cliPortOffset = 14000
-
-type runFile struct {
-	Common struct {
-		ResourcesPath  string            `yaml:"resourcesPath"`
-		ConfigFilePath string            `yaml:"configFilePath"`
-		Env            map[string]string `yaml:"env"`
-	} `yaml:"common"`
-	Apps []struct {
-		AppID                string            `yaml:"appID"`
-		AppDirPath           string            `yaml:"appDirPath"`
-		AppPort              int               `yaml:"appPort"`
-		DaprHTTPPort         int               `yaml:"daprHTTPPort"`
-		DaprGRPCPort         int               `yaml:"daprGRPCPort"`
-		DaprInternalGRPCPort int               `yaml:"daprInternalGRPCPort"`
-		MetricsPort          int               `yaml:"metricsPort"`
-		MaxBodySize          string            `yaml:"maxBodySize"`
-		Env                  map[string]string `yaml:"env"`
-		Command              []string          `yaml:"command"`
-	} `yaml:"apps"`
-}
 
 func TestDaprCLIStyleStart(t *testing.T) {
 	if testing.Short() {
@@ -66,12 +46,8 @@ func TestDaprCLIStyleStart(t *testing.T) {
 	}
 	root, _ := filepath.Abs("../..")
 	tmp := t.TempDir()
-	b, err := os.ReadFile(filepath.Join(root, "dapr.yaml"))
+	rf, err := devstack.LoadRunFile(filepath.Join(root, "dapr.yaml"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	var rf runFile
-	if err := yaml.Unmarshal(b, &rf); err != nil {
 		t.Fatal(err)
 	}
 

@@ -103,8 +103,8 @@ func TestStreamFallsBackToPreview(t *testing.T) {
 
 	f.ents.err = platform.E(platform.KindUnavailable, "down", "subscriptions is down")
 	st, err := f.s.Stream(ctx, f.fan, tr.ID)
-	if err != nil || !st.Preview || len(st.Data) >= full {
-		t.Fatalf("subscriptions down must mean a preview: %v %v %d", err, st.Preview, len(st.Data))
+	if err != nil || !st.Preview || len(st.Data) >= full || st.PreviewLength != f.s.cfg.PreviewLength {
+		t.Fatalf("subscriptions down must mean a preview of the configured length: %v %v %d %v", err, st.Preview, len(st.Data), st.PreviewLength)
 	}
 	f.ents.err, f.ents.full = nil, true
 	st, _ = f.s.Stream(ctx, f.fan, tr.ID)

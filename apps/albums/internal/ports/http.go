@@ -275,7 +275,7 @@ func (h handlers) stream(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "private, max-age=3600")
 	hd.Set("X-Harmonia-Preview", strconv.FormatBool(st.Preview))
 	if st.Preview {
-		hd.Set("X-Harmonia-Preview-Seconds", "30")
+		hd.Set("X-Harmonia-Preview-Seconds", strconv.Itoa(int(st.PreviewLength.Seconds())))
 	}
 	// One play per playback: the request that starts at the first byte.
 	if r.Method == http.MethodGet && start == 0 {

@@ -222,9 +222,9 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 		return Tokens{}, err
 	}
 	now := s.now()
-	keys := []string{"acct|" + email}
+	keys := []string{accountThrottle(email)}
 	if clientIP != "" {
-		keys = append(keys, "addr|"+clientIP)
+		keys = append(keys, addressThrottle(clientIP))
 	}
 	for _, k := range keys {
 		if t, err := s.throttles.Get(ctx, k); err == nil {
@@ -245,13 +245,13 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 		return Tokens{}, herr
 	}
 	if err != nil || !ok {
-		s.recordFailure(ctx, "acct|"+email, s.cfg.AccountThrottle)
+		s.recordFailure(ctx, accountThrottle(email), s.cfg.AccountThrottle)
 		if clientIP != "" {
-			s.recordFailure(ctx, "addr|"+clientIP, s.cfg.AddressThrottle)
+			s.recordFailure(ctx, addressThrottle(clientIP), s.cfg.AddressThrottle)
 		}
 		return Tokens{}, domain.ErrBadCredentials
 	}
-	if err := s.throttles.Delete(ctx, "acct|"+email); err != nil {
+	if err := s.throttles.Delete(ctx, accountThrottle(email)); err != nil {
 		platform.Logger(ctx).Warn("could not clear the sign-in throttle", slog.String("error", err.Error()))
 	}
 	return s.issue(ctx, acc, "")
@@ -538,8 +538,14 @@ func (s *Service) VerifyBilling(ctx context.Context, userID string) error {
 	if err != nil {
 		return err
 	}
-	if t, err := s.throttles.Get(ctx, "acct|"+acc.Email); err == nil && t.Locked(s.now()) > 0 {
+	if t, err := s.throttles.Get(ctx, accountThrottle(acc.Email)); err == nil && t.Locked(s.now()) > 0 {
 		return ErrNotBillable
 	}
 	return nil
 }
+
+// accountThrottle and addressThrottle are the throttles' ids: failed
+// sign-ins counted per account and per client address.
+func accountThrottle(email string) string { return "acct|" + email }
+
+func addressThrottle(ip string) string { return "addr|" + ip }

@@ -129,7 +129,7 @@ func (s *Service) Subscribe(ctx context.Context, userID, key, planID, paymentMet
 	if key == "" || len(key) > 200 {
 		return nil, domain.ErrNoKey
 	}
-	if prev, err := s.idem.Get(ctx, userID+"|"+key); err == nil {
+	if prev, err := s.idem.Get(ctx, idemID(userID, key)); err == nil {
 		return s.resume(ctx, prev.SubscriptionID)
 	}
 	var v fault.Validation
@@ -151,7 +151,7 @@ func (s *Service) Subscribe(ctx context.Context, userID, key, planID, paymentMet
 	}
 	if cur, err := s.Current(ctx, userID); err == nil && cur.Open() {
 		// the same key may have committed since we looked: that is not a conflict
-		if prev, err := s.idem.Get(ctx, userID+"|"+key); err == nil {
+		if prev, err := s.idem.Get(ctx, idemID(userID, key)); err == nil {
 			return s.resume(ctx, prev.SubscriptionID)
 		}
 		return nil, domain.ErrAlreadyOpen
@@ -164,7 +164,7 @@ func (s *Service) Subscribe(ctx context.Context, userID, key, planID, paymentMet
 	// the next round sees which.
 	id := sub.ID
 	err = state.Transact(ctx, s.kv, func(tx *state.Tx) error {
-		if prev, err := s.idem.Read(ctx, tx, userID+"|"+key); err == nil {
+		if prev, err := s.idem.Read(ctx, tx, idemID(userID, key)); err == nil {
 			id = prev.SubscriptionID
 			return nil
 		} else if !errors.Is(err, state.ErrNotFound) {
@@ -180,7 +180,7 @@ func (s *Service) Subscribe(ctx context.Context, userID, key, planID, paymentMet
 			}
 		}
 		l.IDs = append([]string{sub.ID}, l.IDs...)
-		if err := s.idem.Write(tx, userID+"|"+key, &ref{SubscriptionID: sub.ID}); err != nil {
+		if err := s.idem.Write(tx, idemID(userID, key), &ref{SubscriptionID: sub.ID}); err != nil {
 			return err
 		}
 		if err := s.subs.Insert(tx, sub.ID, sub); err != nil {
@@ -356,3 +356,7 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// idemID is the id of a purchase's Idempotency-Key record: keys are the
+// user's own, so two users' equal keys never meet.
+func idemID(userID, key string) string { return userID + "|" + key }

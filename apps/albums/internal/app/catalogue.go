@@ -1,0 +1,279 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
+	"github.com/harmonia-music/harmonia/internal/platform/validate"
+)
+
+// withIndex commits fn's writes together with the index change it makes,
+// starting over when another write moved the index (or anything fn read)
+// in between.
+func (s *Service) withIndex(ctx context.Context, fn func(tx *state.Tx, ix *domain.Index) error) error {
+	defer s.forget()
+	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		ix, err := s.catalogue.ReadOrNew(ctx, tx, indexID)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx, ix); err != nil {
+			return err
+		}
+		return s.catalogue.Write(tx, indexID, ix)
+	})
+}
+
+// CreateArtist adds an artist (admins only).
+func (s *Service) CreateArtist(ctx context.Context, v domain.Viewer, a domain.Artist) (*domain.Artist, error) {
+	if !v.IsAdmin {
+		return nil, fault.E(fault.KindForbidden, "forbidden", "only an admin creates artists")
+	}
+	if err := domain.ValidateArtist(&a); err != nil {
+		return nil, err
+	}
+	a.ID, a.CreatedAt = newID(), s.now().UTC()
+	if a.Genres == nil {
+		a.Genres = []string{}
+	}
+	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+		ix.Artists = append(ix.Artists, domain.ArtistSummary{ID: a.ID, Name: a.Name, Genres: a.Genres, OwnerUserID: a.OwnerUserID})
+		return s.artists.Insert(tx, a.ID, &a)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.publish(ctx, artistCreated(&a))
+	return &a, nil
+}
+
+func artistCreated(a *domain.Artist) events.ArtistCreated {
+	return events.ArtistCreated{ArtistID: a.ID, Name: a.Name, Genres: a.Genres, Version: 1, CreatedAt: a.CreatedAt}
+}
+
+func albumPublished(a *domain.Album) events.AlbumPublished {
+	var at time.Time
+	if a.PublishedAt != nil {
+		at = *a.PublishedAt
+	}
+	return events.AlbumPublished{AlbumID: a.ID, ArtistID: a.ArtistID, Title: a.Title, Genre: a.Genre,
+		ReleaseDate: a.ReleaseDate, TrackCount: len(a.TrackIDs), PublishedAt: at}
+}
+
+// managedArtist loads the artist and checks that v manages it.
+func (s *Service) managedArtist(ctx context.Context, v domain.Viewer, artistID string) (*domain.Artist, error) {
+	a, err := s.artists.Get(ctx, artistID)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Manages(a) {
+		return nil, domain.ErrNotYours
+	}
+	return a, nil
+}
+
+// CreateAlbum adds a draft album to an artist the viewer manages.
+func (s *Service) CreateAlbum(ctx context.Context, v domain.Viewer, al domain.Album) (*domain.Album, error) {
+	var val fault.Validation
+	if m := validate.ID(al.ArtistID); m != "" {
+		val.Add("artistId", "%s", m)
+	}
+	if err := domain.ValidateAlbum(&al); err != nil {
+		return nil, err
+	}
+	if err := val.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		if errors.Is(err, domain.ErrArtistNotFound) {
+			return nil, fault.Invalid("artistId", "no such artist")
+		}
+		return nil, err
+	}
+	now := s.now().UTC()
+	al.ID, al.Status, al.TrackIDs, al.Version, al.CreatedAt, al.UpdatedAt = newID(), domain.Draft, []string{}, 1, now, now
+	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+		ix.PutAlbum(al.Summary())
+		return s.albums.Insert(tx, al.ID, &al)
+	})
+	return &al, err
+}
+
+// changeAlbum applies fn to the stored album (read again within the
+// transaction) and commits it, one version up, with its index entry and
+// fn's other writes; a concurrent write makes withIndex start over.
+func (s *Service) changeAlbum(ctx context.Context, id string, fn func(tx *state.Tx, a *domain.Album) error) (*domain.Album, error) {
+	var out *domain.Album
+	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+		cur, err := s.albums.Read(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx, cur); err != nil {
+			return err
+		}
+		cur.Version++
+		cur.UpdatedAt = s.now().UTC()
+		ix.PutAlbum(cur.Summary())
+		out = cur
+		return s.albums.Write(tx, id, cur)
+	})
+	return out, err
+}
+
+// PatchAlbum changes title, genre or release date if the album is still at
+// version ifMatch (when given).
+func (s *Service) PatchAlbum(ctx context.Context, v domain.Viewer, id string, ifMatch int, patch map[string]json.RawMessage) (*domain.Album, error) {
+	al, _, err := s.visibleAlbum(ctx, v, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		return nil, err
+	}
+	updated, err := s.changeAlbum(ctx, id, func(_ *state.Tx, cur *domain.Album) error {
+		if ifMatch != 0 && cur.Version != ifMatch {
+			return state.ErrPrecondition
+		}
+		return applyAlbumPatch(cur, patch)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if updated.Status == domain.Published {
+		s.publish(ctx, events.AlbumUpdated{AlbumID: id, ArtistID: updated.ArtistID, Title: updated.Title,
+			Genre: updated.Genre, ReleaseDate: updated.ReleaseDate, UpdatedAt: updated.UpdatedAt})
+	}
+	return updated, nil
+}
+
+func applyAlbumPatch(a *domain.Album, patch map[string]json.RawMessage) error {
+	if len(patch) == 0 {
+		return fault.Invalid("body", "name at least one field to change")
+	}
+	var v fault.Validation
+	for k, raw := range patch {
+		var dst *string
+		switch k {
+		case "title":
+			dst = &a.Title
+		case "genre":
+			dst = &a.Genre
+		case "releaseDate":
+			dst = &a.ReleaseDate
+		default:
+			v.Add(k, "is not a field you can change")
+			continue
+		}
+		if json.Unmarshal(raw, dst) != nil {
+			v.Add(k, "must be a string")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	return domain.ValidateAlbum(a)
+}
+
+// AddTrack adds a track to a draft album.
+func (s *Service) AddTrack(ctx context.Context, v domain.Viewer, albumID string, t domain.Track) (*domain.Track, error) {
+	if err := domain.ValidateTrack(&t); err != nil {
+		return nil, err
+	}
+	al, _, err := s.visibleAlbum(ctx, v, albumID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		return nil, err
+	}
+	t.ID, t.AlbumID, t.ArtistID, t.CreatedAt = newID(), albumID, al.ArtistID, s.now().UTC()
+	_, err = s.changeAlbum(ctx, albumID, func(tx *state.Tx, cur *domain.Album) error {
+		if cur.Status == domain.Published {
+			return domain.ErrPublished
+		}
+		others, err := s.tracks.GetMany(ctx, cur.TrackIDs)
+		if err != nil {
+			return err
+		}
+		for _, other := range others {
+			if other.TrackNumber == t.TrackNumber {
+				return domain.ErrTrackNumber
+			}
+		}
+		cur.TrackIDs = append(cur.TrackIDs, t.ID)
+		return s.tracks.Insert(tx, t.ID, &t)
+	})
+	return &t, err
+}
+
+// Publish makes a draft visible to listeners; publishing twice is a no-op.
+func (s *Service) Publish(ctx context.Context, v domain.Viewer, albumID string) (*domain.Album, error) {
+	al, _, err := s.visibleAlbum(ctx, v, albumID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		return nil, err
+	}
+	if al.Status == domain.Published {
+		return al, nil
+	}
+	tracks, err := s.tracks.GetMany(ctx, al.TrackIDs)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(tracks, func(t *domain.Track) bool { return t.Audio != nil }) {
+		return nil, domain.ErrEmptyAlbum
+	}
+	out, err := s.changeAlbum(ctx, albumID, func(_ *state.Tx, cur *domain.Album) error {
+		now := s.now().UTC()
+		cur.Status, cur.PublishedAt = domain.Published, &now
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.publish(ctx, albumPublished(out))
+	return out, nil
+}
+
+// UploadAudio stores a track's audio after checking what the bytes are.
+func (s *Service) UploadAudio(ctx context.Context, v domain.Viewer, trackID string, data []byte) (*domain.Track, error) {
+	t, al, _, err := s.visibleTrack(ctx, v, trackID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.managedArtist(ctx, v, al.ArtistID); err != nil {
+		return nil, err
+	}
+	if len(data) > s.cfg.MaxAudioBytes {
+		return nil, fault.E(fault.KindPayload, "audio-too-large", "audio files may be at most "+itoa(s.cfg.MaxAudioBytes)+" bytes")
+	}
+	info, err := domain.ProbeAudio(data)
+	if err != nil {
+		return nil, fault.E(fault.KindUnsupportedMedia, "not-audio", "the body is not an MP3, Ogg, WAV or FLAC file")
+	}
+	sum := sha256.Sum256(data)
+	digest := hex.EncodeToString(sum[:])
+	if t.Audio != nil && t.Audio.SHA256 == digest {
+		return t, nil // the same file again: nothing to do
+	}
+	key := "tracks/" + trackID + "/" + digest[:16] + "." + info.Format
+	if err := s.media.Put(ctx, key, data); err != nil {
+		return nil, err
+	}
+	audio := &domain.Audio{Key: key, Format: info.Format, MimeType: info.MimeType, Size: len(data),
+		DurationMs: info.Duration.Milliseconds(), SHA256: digest, UploadedAt: s.now().UTC()}
+	defer s.forget()
+	return s.tracks.Update(ctx, trackID, func(tr *domain.Track) error { tr.Audio = audio; return nil })
+}
