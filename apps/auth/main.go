@@ -69,6 +69,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return fmt.Errorf("signing keys: %w", err)
 	}
 	ports.Routes(svc.Router, service)
+	svc.AddCheck("admin", service.AdminExists)
 	go func() {
 		if err := service.EnsureAdmin(ctx); err != nil && ctx.Err() == nil {
 			svc.Log.Error("admin bootstrap failed", slog.String("error", err.Error()))

@@ -28,7 +28,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	cfg := ports.Config{
 		DefaultMaxBody: int64(env.Int("GATEWAY_MAX_BODY_BYTES", 1<<20)),
 		CORSOrigins:    env.List("GATEWAY_CORS_ORIGINS", []string{"*"}),
-		TrustForwarded: env.Bool("GATEWAY_TRUST_FORWARDED_FOR", false),
+		TrustedProxies: env.Prefixes("GATEWAY_TRUSTED_PROXIES"),
 		OpenAPI:        openapi.Document,
 	}
 	rate := env.Float("GATEWAY_RATE_PER_SECOND", 50)

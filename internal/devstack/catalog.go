@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -95,15 +96,27 @@ func catalogueBatch(a, albumsPer, tracksPer int, published bool) importBatch {
 // client talks to the gateway as one signed-in user.
 type client struct {
 	base, token string
+	progress    func(format string, args ...any) // says why a wait is long; may be nil
 }
 
+// maxSeedWait is the longest Retry-After the seeding waits out; a longer one
+// (a sign-in lockout) ends the seeding with the wait in the message.
+const maxSeedWait = 30 * time.Second
+
 // do sends one request, waiting and retrying when the gateway's rate limit
-// answers 429 (as any well-behaved client does).
+// answers 429 with a short Retry-After (as any well-behaved client does).
+// A 401 is never retried.
 func (c client) do(ctx context.Context, method, path, ctype string, body []byte, out any) (int, error) {
 	for attempt := 0; ; attempt++ {
 		status, retryAfter, err := c.once(ctx, method, path, ctype, body, out)
 		if status != http.StatusTooManyRequests || attempt >= 50 {
 			return status, err
+		}
+		if retryAfter > maxSeedWait {
+			return status, fmt.Errorf("%w: %s %s is throttled for %s; try again then", errThrottled, method, path, retryAfter)
+		}
+		if c.progress != nil && retryAfter >= 2*time.Second {
+			c.progress("rate-limited; waiting %s before %s %s", retryAfter, method, path)
 		}
 		select {
 		case <-ctx.Done():
@@ -153,17 +166,25 @@ func (c client) json(ctx context.Context, method, path string, in, out any) (int
 
 var seedHTTP = &http.Client{Timeout: 60 * time.Second}
 
+var errThrottled = errors.New("throttled")
+
 func signIn(ctx context.Context, base, email, password string) (client, error) {
 	var tk struct {
 		AccessToken string `json:"accessToken"`
 	}
 	c := client{base: base}
-	if _, err := c.json(ctx, http.MethodPost, "/api/v1/auth/login", map[string]string{"email": email, "password": password}, &tk); err != nil {
+	status, err := c.json(ctx, http.MethodPost, "/api/v1/auth/login", map[string]string{"email": email, "password": password}, &tk)
+	if status == http.StatusUnauthorized {
+		return c, errBadPassword
+	}
+	if err != nil {
 		return c, err
 	}
 	c.token = tk.AccessToken
 	return c, nil
 }
+
+var errBadPassword = errors.New("wrong password")
 
 // seedCatalogue loads the catalogue through the public API as the admin.
 // Importing is an upsert by fixed ids and uploads are skipped when the track
@@ -178,17 +199,20 @@ func (s *Stack) seedCatalogue(ctx context.Context, size string) error {
 	if v, ok := os.LookupEnv("HARMONIA_ADMIN_PASSWORD"); ok && v != "" {
 		pw = v
 	}
-	var admin client
-	var err error
-	for attempt := 0; attempt < 40; attempt++ { // auth creates the admin in the background at first start
-		if admin, err = signIn(ctx, s.info.GatewayURL, AdminEmail, pw); err == nil {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if err != nil {
+	// auth is ready only once its administrator exists, so one refusal is
+	// final: retrying a wrong password would lock the account and the address
+	admin, err := signIn(ctx, s.info.GatewayURL, AdminEmail, pw)
+	switch {
+	case errors.Is(err, errBadPassword):
+		return fmt.Errorf("the administrator of %s has another password than this HARMONIA_ADMIN_PASSWORD "+
+			"(unset means %q): set the one this data directory was created with, or run 'make clean' to start with a new one",
+			s.opts.DataDir, AdminDefaultPassword)
+	case errors.Is(err, errThrottled):
+		return fmt.Errorf("admin sign-in: %w (earlier wrong passwords locked it)", err)
+	case err != nil:
 		return fmt.Errorf("admin sign-in: %w", err)
 	}
+	admin.progress = s.logf
 	if size == CatalogLarge {
 		for a := 0; a < 1000; a += 10 {
 			var b importBatch

@@ -3,6 +3,7 @@ package platform
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -102,6 +103,25 @@ func (e *Env) List(name string, def []string) []string {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// Prefixes reads a comma-separated list of CIDRs (an address alone means
+// just that address); a malformed entry is a startup error naming it.
+func (e *Env) Prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range e.List(name, nil) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				e.errs = append(e.errs, fmt.Errorf("%s: %q is not a CIDR such as 10.0.0.0/8 or an address", name, s))
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
 	}
 	return out
 }

@@ -143,6 +143,23 @@ func TestEnvCollectsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestEnvPrefixes(t *testing.T) {
+	env := platform.NewEnv(func(k string) string {
+		return map[string]string{"P": "10.0.0.0/8, 192.0.2.1, ::1", "BAD": "10.0.0.0/8, proxy.local"}[k]
+	})
+	got := env.Prefixes("P")
+	if len(got) != 3 || got[0].String() != "10.0.0.0/8" || got[1].String() != "192.0.2.1/32" || got[2].String() != "::1/128" {
+		t.Fatal(got)
+	}
+	if env.Err() != nil {
+		t.Fatal(env.Err())
+	}
+	env.Prefixes("BAD")
+	if err := env.Err(); err == nil || !strings.Contains(err.Error(), "proxy.local") {
+		t.Fatalf("a host name accepted as a proxy: %v", err)
+	}
+}
+
 func TestIfMatchVersion(t *testing.T) {
 	cases := map[string]int{"": 0, "*": 0, `"v3"`: 3, `W/"v12"`: 12, `"v0"`: -1, `"abc"`: -1, "v7": 7}
 	for h, want := range cases {

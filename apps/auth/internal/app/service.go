@@ -488,6 +488,14 @@ func (s *Service) DeleteAccount(ctx context.Context, userID string) error {
 
 // EnsureAdmin creates the local administrator on first start, then its
 // profile in users (retrying until users answers or ctx ends).
+// AdminExists is auth's readiness for sign-ins: the administrator account
+// exists (EnsureAdmin creates it in the background at first start), so a
+// refused administrator sign-in after readiness means a wrong password.
+func (s *Service) AdminExists(ctx context.Context) error {
+	_, err := s.accountByEmail(ctx, validate.NormalizeEmail(s.cfg.AdminEmail))
+	return err
+}
+
 func (s *Service) EnsureAdmin(ctx context.Context) error {
 	email := validate.NormalizeEmail(s.cfg.AdminEmail)
 	acc, err := s.accountByEmail(ctx, email)

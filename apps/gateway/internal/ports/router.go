@@ -2,8 +2,8 @@
 package ports
 
 import (
-	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,8 +19,8 @@ import (
 // Config tunes the edge.
 type Config struct {
 	DefaultMaxBody int64
-	CORSOrigins    []string // "*" allows any
-	TrustForwarded bool     // take the client address from X-Forwarded-For (behind a trusted proxy only)
+	CORSOrigins    []string       // "*" allows any
+	TrustedProxies []netip.Prefix // proxies whose X-Forwarded-For entries are believed (none: the peer is the client)
 	OpenAPI        []byte
 }
 
@@ -62,7 +62,7 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 		maxBody = cfg.DefaultMaxBody
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller := platform.Caller{ClientIP: clientIP(r, cfg.TrustForwarded)}
+		caller := platform.Caller{ClientIP: clientIP(r, cfg.TrustedProxies)}
 		if rt.Access != routes.Public {
 			tok, ok := authn.BearerToken(r.Header.Get("Authorization"))
 			if !ok {
@@ -116,18 +116,40 @@ func tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 		Detail: "too many requests; slow down", RetryAfter: int(wait.Seconds()) + 1})
 }
 
-func clientIP(r *http.Request, trustForwarded bool) string {
-	if trustForwarded {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
+// clientIP is the address a request came from. The peer is the client unless
+// it is a trusted proxy; then X-Forwarded-For is read from the right, each
+// trusted proxy skipped, and the first address that is not one is the
+// client. The leftmost entries are whatever the client wrote, never believed
+// past an untrusted hop.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	var addr netip.Addr
+	if err == nil {
+		addr = peer.Addr().Unmap()
+	} else if addr, err = netip.ParseAddr(r.RemoteAddr); err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if !isTrusted(addr) {
+		return addr.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a malformed hop: stop at the last address we can vouch for
+		}
+		addr = h.Unmap()
+		if !isTrusted(addr) {
+			return addr.String()
+		}
+	}
+	return addr.String()
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,40 @@ func TestJunkTokensAreRateLimitedBeforeVerification(t *testing.T) {
 	}
 	if codes[401] > 5 || codes[429] < 15 {
 		t.Fatalf("answers to 20 junk tokens from one address: %v", codes)
+	}
+}
+
+func TestClientIPReadsForwardedForFromTheRight(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.10/32")}
+	for _, c := range []struct {
+		name, peer, xff string
+		trusted         []netip.Prefix
+		want            string
+	}{
+		{"no proxies configured: the peer, whatever the header says", "203.0.113.5:1000", "1.2.3.4", nil, "203.0.113.5"},
+		{"an untrusted peer's header is ignored", "203.0.113.5:1000", "1.2.3.4", proxies, "203.0.113.5"},
+		{"behind one proxy: the entry it added", "10.1.1.1:1000", "198.51.100.7", proxies, "198.51.100.7"},
+		{"the client's own leftmost entries are not believed", "10.1.1.1:1000", "127.0.0.1, 6.6.6.6, 198.51.100.7", proxies, "198.51.100.7"},
+		{"two trusted hops are skipped", "10.1.1.1:1000", "6.6.6.6, 198.51.100.7, 192.0.2.10", proxies, "198.51.100.7"},
+		{"several headers read as one list", "10.1.1.1:1000", "", proxies, "10.1.1.1"},
+		{"a malformed hop stops the walk", "10.1.1.1:1000", "198.51.100.7, garbage", proxies, "10.1.1.1"},
+		{"IPv6 peer", "[2001:db8::1]:443", "1.2.3.4", proxies, "2001:db8::1"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.peer
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := clientIP(r, c.trusted); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
+	}
+	// two X-Forwarded-For headers are one list, in order
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "10.1.1.1:1"
+	r.Header.Add("X-Forwarded-For", "6.6.6.6")
+	r.Header.Add("X-Forwarded-For", "198.51.100.9, 10.2.2.2")
+	if got := clientIP(r, proxies); got != "198.51.100.9" {
+		t.Errorf("two headers: %s", got)
 	}
 }
