@@ -30,8 +30,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		RefreshTTL: env.Duration("AUTH_REFRESH_TTL", 30*24*time.Hour),
 		AccountThrottle: domain.ThrottlePolicy{MaxFailures: env.Int("AUTH_ACCOUNT_MAX_FAILURES", 5),
 			Window: env.Duration("AUTH_THROTTLE_WINDOW", 15*time.Minute), Lockout: env.Duration("AUTH_LOCKOUT", 15*time.Minute)},
-		AddressThrottle: domain.ThrottlePolicy{MaxFailures: env.Int("AUTH_ADDRESS_MAX_FAILURES", 50),
-			Window: env.Duration("AUTH_THROTTLE_WINDOW", 15*time.Minute), Lockout: env.Duration("AUTH_LOCKOUT", 15*time.Minute)},
+		AddressThrottle: domain.AddressPolicy{Burst: env.Int("AUTH_ADDRESS_MAX_FAILURES", 50),
+			Refill: env.Duration("AUTH_ADDRESS_REFILL", 20*time.Second)},
 		Argon2:     app.DefaultArgon2,
 		AdminEmail: env.String("HARMONIA_ADMIN_EMAIL", "admin@harmonia.local"),
 	}

@@ -48,7 +48,7 @@ type Config struct {
 	AccessTTL       time.Duration
 	RefreshTTL      time.Duration
 	AccountThrottle domain.ThrottlePolicy
-	AddressThrottle domain.ThrottlePolicy
+	AddressThrottle domain.AddressPolicy
 	Argon2          Argon2Params
 	AdminEmail      string
 	AdminPassword   string
@@ -64,12 +64,15 @@ type Service struct {
 	emails    state.Repo[domain.EmailIndex]
 	tokens    state.Repo[domain.RefreshToken]
 	families  state.Repo[domain.Family]
-	throttles state.Repo[domain.Throttle]
+	throttles state.Repo[domain.Throttle] // per account
+	buckets   state.Repo[domain.Bucket]   // per client address
 	Keys      *KeyRing
 	profiles  Profiles
 	pub       Publisher
 	now       func() time.Time
 	dummyHash string
+	// checkPassword is CheckPassword (tests count the calls)
+	checkPassword func(password, encoded string) (bool, error)
 }
 
 // New wires the service on a state store.
@@ -85,6 +88,7 @@ func New(cfg Config, kv state.KV, profiles Profiles, pub Publisher, now func() t
 		tokens:    state.Repo[domain.RefreshToken]{KV: kv, Prefix: "refresh|"},
 		families:  state.Repo[domain.Family]{KV: kv, Prefix: "family|"},
 		throttles: state.Repo[domain.Throttle]{KV: kv, Prefix: "throttle|"},
+		buckets:   state.Repo[domain.Bucket]{KV: kv, Prefix: "throttle|"},
 		profiles:  profiles,
 		pub:       pub,
 		now:       now,
@@ -99,7 +103,7 @@ func New(cfg Config, kv state.KV, profiles Profiles, pub Publisher, now func() t
 	if err != nil {
 		return nil, err
 	}
-	s.dummyHash = h
+	s.dummyHash, s.checkPassword = h, CheckPassword
 	return s, nil
 }
 
@@ -211,8 +215,9 @@ func (s *Service) removeAccount(ctx context.Context, acc *domain.Account) error 
 	})
 }
 
-// Login checks the password, throttling repeated failures per account and per
-// client address.
+// Login checks the password. The attempt is counted first (per account, and
+// per client address), so parallel guesses get no more password checks than
+// the throttles allow; a success gives the attempt back.
 func (s *Service) Login(ctx context.Context, email, password, clientIP string) (Tokens, error) {
 	var v fault.Validation
 	email = validate.NormalizeEmail(email)
@@ -221,17 +226,8 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	if err := v.Err(); err != nil {
 		return Tokens{}, err
 	}
-	now := s.now()
-	keys := []string{accountThrottle(email)}
-	if clientIP != "" {
-		keys = append(keys, addressThrottle(clientIP))
-	}
-	for _, k := range keys {
-		if t, err := s.throttles.Get(ctx, k); err == nil {
-			if wait := t.Locked(now); wait > 0 {
-				return Tokens{}, domain.ErrThrottled(wait)
-			}
-		}
+	if err := s.reserveAttempt(ctx, email, clientIP); err != nil {
+		return Tokens{}, err
 	}
 	acc, err := s.accountByEmail(ctx, email)
 	hash := s.dummyHash
@@ -240,37 +236,77 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	} else if !errors.Is(err, domain.ErrAccountNotFound) {
 		return Tokens{}, err
 	}
-	ok, herr := CheckPassword(password, hash)
+	ok, herr := s.checkPassword(password, hash)
 	if herr != nil {
 		return Tokens{}, herr
 	}
 	if err != nil || !ok {
-		s.recordFailure(ctx, accountThrottle(email), s.cfg.AccountThrottle)
-		if clientIP != "" {
-			s.recordFailure(ctx, addressThrottle(clientIP), s.cfg.AddressThrottle)
-		}
-		return Tokens{}, domain.ErrBadCredentials
+		return Tokens{}, domain.ErrBadCredentials // the attempt is counted already
 	}
-	if err := s.throttles.Delete(ctx, accountThrottle(email)); err != nil {
-		platform.Logger(ctx).Warn("could not clear the sign-in throttle", slog.String("error", err.Error()))
+	if err := s.releaseAttempt(ctx, email, clientIP); err != nil {
+		platform.Logger(ctx).Warn("could not give back a successful sign-in's attempt", slog.String("error", err.Error()))
 	}
 	return s.issue(ctx, acc, "")
 }
 
-func (s *Service) recordFailure(ctx context.Context, key string, p domain.ThrottlePolicy) {
+// reserveAttempt counts one sign-in attempt on the account and the address
+// in one transaction, or refuses it (429 with the wait). Under so many
+// parallel attempts that the transaction keeps conflicting, it refuses too:
+// the throttle fails closed.
+func (s *Service) reserveAttempt(ctx context.Context, email, clientIP string) error {
 	now := s.now()
-	_, err := s.throttles.Update(ctx, key, func(t *domain.Throttle) error { t.Fail(p, now); return nil })
-	if errors.Is(err, state.ErrNotFound) {
-		t := domain.Throttle{}
-		t.Fail(p, now)
-		err = s.throttles.Create(ctx, key, &t)
-		if errors.Is(err, state.ErrConflict) {
-			_, err = s.throttles.Update(ctx, key, func(t *domain.Throttle) error { t.Fail(p, now); return nil })
+	var wait time.Duration
+	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		wait = 0
+		if clientIP != "" {
+			b, err := s.buckets.ReadOrNew(ctx, tx, addressThrottle(clientIP))
+			if err != nil {
+				return err
+			}
+			exists := !b.At.IsZero()
+			if wait = b.Take(s.cfg.AddressThrottle, now, exists); wait > 0 {
+				return nil // refused: nothing to write
+			}
+			if err := s.buckets.Write(tx, addressThrottle(clientIP), b); err != nil {
+				return err
+			}
 		}
+		t, err := s.throttles.ReadOrNew(ctx, tx, accountThrottle(email))
+		if err != nil {
+			return err
+		}
+		wait = t.Reserve(s.cfg.AccountThrottle, now)
+		if wait > 0 && clientIP != "" {
+			tx.Discard() // the account refused: the address keeps its attempt
+		}
+		return s.throttles.Write(tx, accountThrottle(email), t)
+	})
+	switch {
+	case errors.Is(err, state.ErrConflict):
+		return domain.ErrThrottled(time.Second) // too many attempts at once
+	case err != nil:
+		return err
+	case wait > 0:
+		return domain.ErrThrottled(wait)
 	}
-	if err != nil {
-		platform.Logger(ctx).Warn("could not record sign-in failure", slog.String("error", err.Error()))
-	}
+	return nil
+}
+
+// releaseAttempt clears the account's count and gives the address its
+// attempt back after a success.
+func (s *Service) releaseAttempt(ctx context.Context, email, clientIP string) error {
+	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		s.throttles.Remove(tx, accountThrottle(email))
+		if clientIP == "" {
+			return nil
+		}
+		b, err := s.buckets.ReadOrNew(ctx, tx, addressThrottle(clientIP))
+		if err != nil || b.At.IsZero() {
+			return err
+		}
+		b.GiveBack(s.cfg.AddressThrottle)
+		return s.buckets.Write(tx, addressThrottle(clientIP), b)
+	})
 }
 
 func (s *Service) accountByEmail(ctx context.Context, email string) (*domain.Account, error) {
@@ -533,23 +569,18 @@ func (s *Service) EnsureAdmin(ctx context.Context) error {
 // ErrNotBillable is returned for accounts that may not be billed.
 var ErrNotBillable = fault.E(fault.KindForbidden, "billing-not-verified", "the account may not be billed")
 
-// VerifyBilling checks that an account exists and is in good standing (not
-// locked by repeated failed sign-ins).
+// VerifyBilling checks that the account exists. A sign-in lock is not a
+// reason to refuse: anyone can lock a listener's sign-in by guessing, and
+// that must not stop their renewals.
 func (s *Service) VerifyBilling(ctx context.Context, userID string) error {
 	if m := validate.ID(userID); m != "" {
 		return fault.Invalid("userId", m)
 	}
-	acc, err := s.accounts.Get(ctx, userID)
+	_, err := s.accounts.Get(ctx, userID)
 	if errors.Is(err, domain.ErrAccountNotFound) {
 		return ErrNotBillable
 	}
-	if err != nil {
-		return err
-	}
-	if t, err := s.throttles.Get(ctx, accountThrottle(acc.Email)); err == nil && t.Locked(s.now()) > 0 {
-		return ErrNotBillable
-	}
-	return nil
+	return err
 }
 
 // accountThrottle and addressThrottle are the throttles' ids: failed

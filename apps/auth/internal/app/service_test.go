@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +41,7 @@ func newService(t *testing.T) (*Service, *state.Memory, *fakeProfiles, *pubsub.M
 	kv, prof, pub := state.NewMemory(), &fakeProfiles{}, &pubsub.Memory{}
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	pol := domain.ThrottlePolicy{MaxFailures: 3, Window: time.Minute, Lockout: 10 * time.Minute}
-	s, err := New(Config{AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour, AccountThrottle: pol, AddressThrottle: pol,
+	s, err := New(Config{AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour, AccountThrottle: pol, AddressThrottle: domain.AddressPolicy{Burst: 5, Refill: 20 * time.Second},
 		Argon2: Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}, AdminEmail: "admin@harmonia.local", AdminPassword: "admin-password"},
 		kv, prof, pub, c.now)
 	if err != nil {
@@ -132,16 +134,78 @@ func TestLoginThrottlesPerAccountAndAddress(t *testing.T) {
 	if platform.StatusOf(err) != 429 {
 		t.Fatalf("locked account: %v", err)
 	}
-	// the address that failed is locked for other accounts too
+	// the address that guessed has 5-4=1 attempt left, then one per 20 s: it
+	// is slowed down, not locked out, and others behind it still sign in
 	if _, err := s.Register(ctx, reg("dee@example.com")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Login(ctx, "dee@example.com", "a-long-password", "10.0.0.9"); err != nil {
+		t.Fatalf("a listener behind the guessing address: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		_, _ = s.Login(ctx, "dee@example.com", "wrong-password", "10.0.0.9")
+	}
 	if _, err := s.Login(ctx, "dee@example.com", "a-long-password", "10.0.0.9"); platform.StatusOf(err) != 429 {
-		t.Fatalf("locked address: %v", err)
+		t.Fatalf("an address past its burst: %v", err)
+	}
+	c.t = c.t.Add(20 * time.Second)
+	if _, err := s.Login(ctx, "dee@example.com", "a-long-password", "10.0.0.9"); err != nil {
+		t.Fatalf("20 s later the address has an attempt again: %v", err)
 	}
 	c.t = c.t.Add(11 * time.Minute)
 	if _, err := s.Login(ctx, "cy@example.com", "a-long-password", "10.0.0.1"); err != nil {
 		t.Fatalf("after the lockout: %v", err)
+	}
+}
+
+// Fails on the code before: 200 parallel wrong passwords all read the
+// throttle before any failure was recorded, and all were checked.
+func TestParallelGuessesGetNoMoreChecksThanTheThrottle(t *testing.T) {
+	s, _, _, _, _ := newService(t)
+	ctx := context.Background()
+	if _, err := s.Register(ctx, reg("eve-target@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	var checks atomic.Int32
+	check := s.checkPassword
+	s.checkPassword = func(pw, enc string) (bool, error) {
+		checks.Add(1)
+		return check(pw, enc)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			// many addresses, so only the account's throttle stands in the way
+			_, err := s.Login(ctx, "eve-target@example.com", "guess-"+strconv.Itoa(i), "203.0.113."+strconv.Itoa(i%250))
+			if err != nil && !errors.Is(err, domain.ErrBadCredentials) && platform.StatusOf(err) != 429 {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if n := checks.Load(); n > 3 {
+		t.Fatalf("%d password checks for 200 parallel guesses; the throttle allows 3", n)
+	}
+}
+
+// A listener whose sign-in was locked by someone guessing still renews.
+func TestLockedSignInDoesNotStopBilling(t *testing.T) {
+	s, _, _, _, _ := newService(t)
+	ctx := context.Background()
+	tk, err := s.Register(ctx, reg("victim@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		_, _ = s.Login(ctx, "victim@example.com", "wrong-password", "198.51.100."+strconv.Itoa(i))
+	}
+	if _, err := s.Login(ctx, "victim@example.com", "a-long-password", "198.51.100.99"); platform.StatusOf(err) != 429 {
+		t.Fatalf("not locked: %v", err)
+	}
+	if err := s.VerifyBilling(ctx, tk.UserID); err != nil {
+		t.Fatalf("billing refused for a locked sign-in: %v", err)
 	}
 }
 

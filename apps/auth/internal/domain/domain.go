@@ -101,21 +101,23 @@ func CheckRefresh(t RefreshToken, f Family, now time.Time) error {
 	return nil
 }
 
-// ThrottlePolicy bounds failed sign-ins.
+// ThrottlePolicy bounds sign-in attempts on one account.
 type ThrottlePolicy struct {
 	MaxFailures int
 	Window      time.Duration
 	Lockout     time.Duration
 }
 
-// Throttle counts failed sign-ins for one key (an account or an address).
+// Throttle counts one account's sign-in attempts that were not followed by
+// a success. An attempt is counted before its password is checked, so
+// parallel guesses cannot get more checks than the policy allows.
 type Throttle struct {
 	Failures    int       `json:"failures"`
 	WindowStart time.Time `json:"windowStart"`
 	LockedUntil time.Time `json:"lockedUntil"`
 }
 
-// Locked returns how long the key stays locked, or 0.
+// Locked returns how long the account stays locked, or 0.
 func (t Throttle) Locked(now time.Time) time.Duration {
 	if now.Before(t.LockedUntil) {
 		return t.LockedUntil.Sub(now)
@@ -123,19 +125,56 @@ func (t Throttle) Locked(now time.Time) time.Duration {
 	return 0
 }
 
-// Fail records one failure; reaching the limit within the window locks.
-func (t *Throttle) Fail(p ThrottlePolicy, now time.Time) {
+// Reserve counts one attempt, or refuses it and says how long to wait: an
+// attempt past MaxFailures in the window locks the account for Lockout.
+func (t *Throttle) Reserve(p ThrottlePolicy, now time.Time) time.Duration {
+	if wait := t.Locked(now); wait > 0 {
+		return wait
+	}
 	if now.Sub(t.WindowStart) > p.Window {
-		t.Failures = 0
-		t.WindowStart = now
+		t.Failures, t.WindowStart = 0, now
+	}
+	if t.Failures >= p.MaxFailures {
+		t.LockedUntil, t.Failures, t.WindowStart = now.Add(p.Lockout), 0, now
+		return p.Lockout
 	}
 	t.Failures++
-	if t.Failures >= p.MaxFailures {
-		t.LockedUntil = now.Add(p.Lockout)
-		t.Failures = 0
-		t.WindowStart = now
-	}
+	return 0
 }
+
+// AddressPolicy slows one client address down instead of locking it (one
+// address may be a whole NAT or ingress): Burst attempts at once, then one
+// per Refill.
+type AddressPolicy struct {
+	Burst  int
+	Refill time.Duration
+}
+
+// Bucket holds an address's attempts left (a token bucket).
+type Bucket struct {
+	Tokens float64   `json:"tokens"`
+	At     time.Time `json:"at"`
+}
+
+// Take spends one attempt, or says how long until one is free. A bucket
+// never used before (exists false) starts full.
+func (b *Bucket) Take(p AddressPolicy, now time.Time, exists bool) time.Duration {
+	if !exists {
+		b.Tokens, b.At = float64(p.Burst), now
+	}
+	if elapsed := now.Sub(b.At); elapsed > 0 && p.Refill > 0 {
+		b.Tokens = min(float64(p.Burst), b.Tokens+float64(elapsed)/float64(p.Refill))
+	}
+	b.At = now
+	if b.Tokens < 1 {
+		return time.Duration((1 - b.Tokens) * float64(p.Refill))
+	}
+	b.Tokens--
+	return 0
+}
+
+// GiveBack returns the attempt a successful sign-in spent.
+func (b *Bucket) GiveBack(p AddressPolicy) { b.Tokens = min(float64(p.Burst), b.Tokens+1) }
 
 // ErrThrottled is returned while a key is locked.
 func ErrThrottled(wait time.Duration) error {

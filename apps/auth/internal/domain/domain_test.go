@@ -55,28 +55,48 @@ func TestCheckRefresh(t *testing.T) {
 	}
 }
 
-func TestThrottleLocksAfterLimitAndWindowResets(t *testing.T) {
+func TestThrottleCountsAttemptsThenLocks(t *testing.T) {
 	p := ThrottlePolicy{MaxFailures: 3, Window: time.Minute, Lockout: 5 * time.Minute}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var th Throttle
-	th.Fail(p, start)
-	th.Fail(p, start.Add(10*time.Second))
-	if th.Locked(start.Add(11*time.Second)) != 0 {
-		t.Fatal("locked too early")
+	for i := 0; i < 3; i++ {
+		if wait := th.Reserve(p, start.Add(time.Duration(i)*time.Second)); wait != 0 {
+			t.Fatalf("attempt %d refused", i+1)
+		}
 	}
-	th.Fail(p, start.Add(20*time.Second))
-	if got := th.Locked(start.Add(20 * time.Second)); got != 5*time.Minute {
-		t.Fatalf("lock = %v", got)
+	if got := th.Reserve(p, start.Add(20*time.Second)); got != 5*time.Minute {
+		t.Fatalf("the fourth attempt in the window: wait %v", got)
 	}
 	if th.Locked(start.Add(20*time.Second+5*time.Minute)) != 0 {
 		t.Fatal("lock did not end")
 	}
-	// failures spread beyond the window never lock
+	// attempts spread beyond the window never lock
 	var slow Throttle
 	for i := 0; i < 10; i++ {
-		slow.Fail(p, start.Add(time.Duration(i)*2*time.Minute))
+		if slow.Reserve(p, start.Add(time.Duration(i)*2*time.Minute)) != 0 {
+			t.Fatal("slow attempts locked")
+		}
 	}
-	if slow.Locked(start.Add(20*time.Minute)) != 0 {
-		t.Fatal("slow failures locked")
+}
+
+func TestBucketSlowsAnAddressDown(t *testing.T) {
+	p := AddressPolicy{Burst: 3, Refill: 20 * time.Second}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var b Bucket
+	for i := 0; i < 3; i++ {
+		if b.Take(p, now, i > 0) != 0 {
+			t.Fatalf("attempt %d of the burst refused", i+1)
+		}
+	}
+	if wait := b.Take(p, now, true); wait != 20*time.Second {
+		t.Fatalf("past the burst: wait %v", wait)
+	}
+	// a few attempts a minute past the limit, not a 15-minute lockout
+	if b.Take(p, now.Add(20*time.Second), true) != 0 {
+		t.Fatal("no attempt after one refill")
+	}
+	b.GiveBack(p)
+	if b.Tokens != 1 {
+		t.Fatal(b.Tokens)
 	}
 }

@@ -25,7 +25,7 @@ func (okProfiles) Create(context.Context, app.NewProfile) error { return nil }
 func server(t *testing.T) http.Handler {
 	t.Helper()
 	pol := domain.ThrottlePolicy{MaxFailures: 5, Window: time.Minute, Lockout: time.Minute}
-	s, err := app.New(app.Config{AccessTTL: time.Minute, RefreshTTL: time.Hour, AccountThrottle: pol, AddressThrottle: pol,
+	s, err := app.New(app.Config{AccessTTL: time.Minute, RefreshTTL: time.Hour, AccountThrottle: pol, AddressThrottle: domain.AddressPolicy{Burst: 5, Refill: time.Minute},
 		Argon2: app.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}}, state.NewMemory(), okProfiles{}, &pubsub.Memory{}, nil)
 	if err != nil {
 		t.Fatal(err)
