@@ -176,6 +176,10 @@ func (s *Service) Subscribe(ctx context.Context, userID, key, planID, paymentMet
 		}
 		if len(l.IDs) > 0 {
 			if cur, err := s.subs.Get(ctx, l.IDs[0]); err == nil && cur.Open() {
+				if cur.Key == key { // the same key committed between our two reads
+					id = cur.ID
+					return nil
+				}
 				return domain.ErrAlreadyOpen
 			}
 		}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
@@ -105,3 +106,42 @@ func TestEntitlementsAndFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Many requests with one Idempotency-Key at once: one subscription, and
+// every request gets it (none a 409 because it read between two commits).
+func TestSubscribeConcurrentlyWithOneKey(t *testing.T) {
+	for round := 0; round < 30; round++ {
+		ctx := context.Background()
+		s := New(Config{}, state.NewMemory(), nil, nil)
+		s.SetWorkflows(&lockedWF{})
+		if err := s.SeedPlans(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		ids := make([]string, 8)
+		errs := make([]error, 8)
+		for i := range ids {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				sub, err := s.Subscribe(ctx, owner, "same-key", "individual", pm)
+				errs[i] = err
+				if err == nil {
+					ids[i] = sub.ID
+				}
+			}(i)
+		}
+		wg.Wait()
+		for i := range ids {
+			if errs[i] != nil || ids[i] != ids[0] {
+				t.Fatalf("round %d: request %d got %q, %v (first got %q)", round, i, ids[i], errs[i], ids[0])
+			}
+		}
+	}
+}
+
+// lockedWF starts and raises nothing; safe for concurrent use.
+type lockedWF struct{}
+
+func (*lockedWF) StartCheckout(context.Context, string) error { return nil }
+func (*lockedWF) RaiseCancel(context.Context, string) error   { return nil }
