@@ -485,22 +485,27 @@ func (s *Service) SetRoles(ctx context.Context, userID string, roles []string) (
 	return AccountView{ID: acc.ID, Email: acc.Email, Roles: acc.Roles}, nil
 }
 
-// ChangeEmail moves an account to a new sign-in address, atomically with its index.
-func (s *Service) ChangeEmail(ctx context.Context, userID, email string) error {
+// ChangeEmail moves an account to a new sign-in address, atomically with its
+// index, unless a change of a higher version was applied already.
+func (s *Service) ChangeEmail(ctx context.Context, userID, email string, version int) error {
 	email = validate.NormalizeEmail(email)
 	if m := validate.Email(email); m != "" {
 		return fault.Invalid("email", m)
 	}
 	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
 		acc, err := s.accounts.Read(ctx, tx, userID)
-		if err != nil || acc.Email == email {
-			return err
+		if err != nil || version <= acc.EmailVersion {
+			return err // an older change, arriving late
+		}
+		if acc.Email == email {
+			acc.EmailVersion = version
+			return s.accounts.Write(tx, userID, acc)
 		}
 		if err := s.emailFree(ctx, tx, email); err != nil {
 			return err
 		}
 		old := acc.Email
-		acc.Email, acc.UpdatedAt = email, s.now().UTC()
+		acc.Email, acc.EmailVersion, acc.UpdatedAt = email, version, s.now().UTC()
 		if err := s.emails.Write(tx, email, &domain.EmailIndex{UserID: userID}); err != nil {
 			return err
 		}

@@ -243,11 +243,18 @@ func TestChangeEmailAndDelete(t *testing.T) {
 	if _, err := s.Register(ctx, reg("fi@example.com")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ChangeEmail(ctx, a.UserID, "fi@example.com"); !errors.Is(err, domain.ErrEmailTaken) {
+	if err := s.ChangeEmail(ctx, a.UserID, "fi@example.com", 1); !errors.Is(err, domain.ErrEmailTaken) {
 		t.Fatalf("taken: %v", err)
 	}
-	if err := s.ChangeEmail(ctx, a.UserID, "Gus@Example.com"); err != nil {
+	if err := s.ChangeEmail(ctx, a.UserID, "Gus@Example.com", 2); err != nil {
 		t.Fatal(err)
+	}
+	// an older change arriving late is ignored: auth keeps the newest address
+	if err := s.ChangeEmail(ctx, a.UserID, "old@example.com", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login(ctx, "old@example.com", "a-long-password", ""); !errors.Is(err, domain.ErrBadCredentials) {
+		t.Fatalf("a stale email change was applied: %v", err)
 	}
 	if _, err := s.Login(ctx, "gus@example.com", "a-long-password", ""); err != nil {
 		t.Fatal(err)

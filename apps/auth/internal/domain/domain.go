@@ -22,10 +22,13 @@ var AllRoles = []string{RoleListener, RoleArtist, RoleAdmin}
 
 // Account is a set of credentials.
 type Account struct {
-	ID           string    `json:"id"`
-	Email        string    `json:"email"`
-	PasswordHash string    `json:"passwordHash"`
-	Roles        []string  `json:"roles"`
+	ID           string   `json:"id"`
+	Email        string   `json:"email"`
+	PasswordHash string   `json:"passwordHash"`
+	Roles        []string `json:"roles"`
+	// EmailVersion is the version of the last email change applied (users
+	// numbers them), so an older change arriving late is ignored.
+	EmailVersion int       `json:"emailVersion,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"`
 }

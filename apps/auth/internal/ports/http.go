@@ -162,13 +162,14 @@ func (h handlers) changeEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		Email string `json:"email"`
+		Email   string `json:"email"`
+		Version int    `json:"version"`
 	}
 	if err := platform.DecodeJSON(w, r, &in); err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}
-	if err := h.s.ChangeEmail(r.Context(), id, in.Email); err != nil {
+	if err := h.s.ChangeEmail(r.Context(), id, in.Email, in.Version); err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}

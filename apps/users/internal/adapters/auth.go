@@ -12,8 +12,9 @@ import (
 type AuthClient struct{ Invoker *dapr.Invoker }
 
 // ChangeEmail implements app.Accounts.
-func (a AuthClient) ChangeEmail(ctx context.Context, userID, email string) error {
-	return a.Invoker.Call(ctx, "auth", http.MethodPut, "/internal/accounts/"+userID+"/email", map[string]string{"email": email}, nil)
+func (a AuthClient) ChangeEmail(ctx context.Context, userID, email string, version int) error {
+	return a.Invoker.Call(ctx, "auth", http.MethodPut, "/internal/accounts/"+userID+"/email",
+		map[string]any{"email": email, "version": version}, nil)
 }
 
 // Delete implements app.Accounts.

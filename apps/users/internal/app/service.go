@@ -18,7 +18,9 @@ import (
 
 // Accounts is the auth service, as users needs it.
 type Accounts interface {
-	ChangeEmail(ctx context.Context, userID, email string) error
+	// ChangeEmail moves the sign-in address; version orders the changes, so
+	// a late, older one never overwrites a newer one.
+	ChangeEmail(ctx context.Context, userID, email string, version int) error
 	Delete(ctx context.Context, userID string) error
 }
 
@@ -106,44 +108,89 @@ func (s *Service) Get(ctx context.Context, userID string) (*domain.Profile, erro
 }
 
 // Patch applies a JSON merge patch to the profile: absent fields stay, null
-// clears an optional field. A new email is moved in auth first (which keeps
-// it unique), so sign-in and profile never disagree for long.
+// clears an optional field. The patch is applied to the stored profile
+// inside the repository's update, so two patches at once both survive. A new
+// email then moves in auth (which keeps addresses unique) with the
+// profile's email version, so auth ends with the newest address whatever
+// order concurrent changes reach it in; if auth refuses, the patch is undone
+// field by field (a field someone changed since is left alone).
 func (s *Service) Patch(ctx context.Context, userID string, patch map[string]json.RawMessage) (*domain.Profile, error) {
-	cur, err := s.profiles.Get(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	next := *cur
-	if err := applyPatch(&next, patch); err != nil {
-		return nil, err
-	}
-	next.Email = validate.NormalizeEmail(next.Email)
 	now := s.now().UTC()
-	if err := next.Validate(now); err != nil {
-		return nil, err
-	}
-	if next.Email != cur.Email {
-		if err := s.accounts.ChangeEmail(ctx, userID, next.Email); err != nil {
-			return nil, err
-		}
-	}
+	var before domain.Profile
 	updated, err := s.profiles.Update(ctx, userID, func(p *domain.Profile) error {
-		created := p.CreatedAt
+		before = *p
+		next := *p
+		if err := applyPatch(&next, patch); err != nil {
+			return err
+		}
+		next.Email = validate.NormalizeEmail(next.Email)
+		if err := next.Validate(now); err != nil {
+			return err
+		}
+		if next.Email != p.Email {
+			next.EmailVersion = p.EmailVersion + 1
+		}
+		next.UpdatedAt = now
 		*p = next
-		p.CreatedAt, p.UpdatedAt = created, now
 		return nil
 	})
 	if err != nil {
-		if next.Email != cur.Email { // compensate: put the sign-in address back
-			if cerr := s.accounts.ChangeEmail(context.WithoutCancel(ctx), userID, cur.Email); cerr != nil {
-				platform.Logger(ctx).Error("email compensation failed", slog.String("user_id", userID), slog.String("error", cerr.Error()))
-			}
-		}
 		return nil, err
+	}
+	if updated.Email != before.Email {
+		if err := s.accounts.ChangeEmail(ctx, userID, updated.Email, updated.EmailVersion); err != nil {
+			s.undoPatch(context.WithoutCancel(ctx), userID, &before, updated, now)
+			return nil, err
+		}
 	}
 	s.publish(ctx, events.UserUpdated{UserID: userID, Country: updated.Country, BirthYear: updated.BirthYear,
 		UpdatedAt: now, Fields: patchedFields(patch)})
 	return updated, nil
+}
+
+// undoPatch puts back the fields a patch changed, unless changed again
+// since; an email put back moves in auth too, under a newer version.
+func (s *Service) undoPatch(ctx context.Context, userID string, before, applied *domain.Profile, now time.Time) {
+	log := platform.Logger(ctx).With(slog.String("user_id", userID))
+	restored, err := s.profiles.Update(ctx, userID, func(p *domain.Profile) error {
+		changed := false
+		for _, f := range profileFields {
+			if f.get(p) == f.get(applied) && f.get(applied) != f.get(before) {
+				f.set(p, f.get(before))
+				changed = true
+			}
+		}
+		if !changed {
+			return state.Unchanged
+		}
+		if p.Email == before.Email && p.EmailVersion == applied.EmailVersion {
+			p.EmailVersion++
+		}
+		p.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
+		log.Error("could not undo a refused profile change", slog.String("error", err.Error()))
+		return
+	}
+	if restored.Email == before.Email && restored.EmailVersion > applied.EmailVersion {
+		// auth may have applied the refused change after all (a timeout): make sure it ends on this one
+		if err := s.accounts.ChangeEmail(ctx, userID, restored.Email, restored.EmailVersion); err != nil {
+			log.Error("could not confirm the sign-in address after undoing a change", slog.String("error", err.Error()))
+		}
+	}
+}
+
+// profileFields are the patchable fields, for undoing a patch.
+var profileFields = []struct {
+	get func(*domain.Profile) any
+	set func(*domain.Profile, any)
+}{
+	{func(p *domain.Profile) any { return p.DisplayName }, func(p *domain.Profile, v any) { p.DisplayName = v.(string) }},
+	{func(p *domain.Profile) any { return p.Email }, func(p *domain.Profile, v any) { p.Email = v.(string) }},
+	{func(p *domain.Profile) any { return p.Country }, func(p *domain.Profile, v any) { p.Country = v.(string) }},
+	{func(p *domain.Profile) any { return p.Phone }, func(p *domain.Profile, v any) { p.Phone = v.(string) }},
+	{func(p *domain.Profile) any { return p.BirthYear }, func(p *domain.Profile, v any) { p.BirthYear = v.(int) }},
 }
 
 func patchedFields(p map[string]json.RawMessage) []string {

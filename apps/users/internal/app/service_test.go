@@ -16,9 +16,15 @@ type fakeAccounts struct {
 	emails  []string
 	deleted []string
 	fail    error
+	// while set, ChangeEmail says it is waiting (entered) and waits for gate (a slow auth)
+	gate, entered chan struct{}
 }
 
-func (f *fakeAccounts) ChangeEmail(_ context.Context, _ string, email string) error {
+func (f *fakeAccounts) ChangeEmail(_ context.Context, _ string, email string, _ int) error {
+	if f.gate != nil {
+		f.entered <- struct{}{}
+		<-f.gate
+	}
 	if f.fail != nil {
 		return f.fail
 	}
@@ -103,6 +109,57 @@ func TestEmailChangeGoesThroughAuthFirst(t *testing.T) {
 	acc.fail = nil
 	if p, err := s.Patch(ctx, uid, patch(t, `{"email":"B@example.com"}`)); err != nil || p.Email != "b@example.com" || acc.emails[0] != "b@example.com" {
 		t.Fatalf("%+v %v %v", p, err, acc.emails)
+	}
+}
+
+// Fails on the code before: the patch was computed from a profile read
+// before auth was called and written over whatever changed meanwhile.
+func TestConcurrentPatchesBothSurvive(t *testing.T) {
+	s, _, acc, _ := setup(t)
+	ctx := context.Background()
+	acc.gate, acc.entered = make(chan struct{}), make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Patch(ctx, uid, patch(t, `{"email":"new@example.com"}`))
+		done <- err
+	}()
+	<-acc.entered // the email change is waiting on auth
+	if _, err := s.Patch(ctx, uid, patch(t, `{"phone":"+447700900123"}`)); err != nil {
+		t.Fatal(err)
+	}
+	close(acc.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Get(ctx, uid)
+	if p.Email != "new@example.com" || p.Phone != "+447700900123" {
+		t.Fatalf("a concurrent change was lost: %+v", p)
+	}
+}
+
+// A refused email change is undone, but not over someone else's change made
+// while auth was deciding.
+func TestRefusedEmailChangeUndoesOnlyItsOwnFields(t *testing.T) {
+	s, _, acc, _ := setup(t)
+	ctx := context.Background()
+	acc.gate, acc.entered = make(chan struct{}), make(chan struct{}, 1)
+	acc.fail = &platform.UpstreamError{Status: 409, Problem: platform.Problem{Status: 409, Detail: "taken"}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Patch(ctx, uid, patch(t, `{"email":"taken@example.com","displayName":"Bee","country":"ES"}`))
+		done <- err
+	}()
+	<-acc.entered
+	if _, err := s.Patch(ctx, uid, patch(t, `{"country":"FR"}`)); err != nil {
+		t.Fatal(err)
+	}
+	close(acc.gate)
+	if err := <-done; platform.StatusOf(err) != 409 {
+		t.Fatal(err)
+	}
+	p, _ := s.Get(ctx, uid)
+	if p.Email != "a@example.com" || p.DisplayName != "A" || p.Country != "FR" {
+		t.Fatalf("undo: %+v", p)
 	}
 }
 

@@ -13,14 +13,17 @@ import (
 
 // Profile is a user's public and contact details.
 type Profile struct {
-	ID          string    `json:"id"`
-	Email       string    `json:"email"`
-	DisplayName string    `json:"displayName"`
-	Country     string    `json:"country,omitempty"`
-	BirthYear   int       `json:"birthYear,omitempty"`
-	Phone       string    `json:"phone,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	ID          string `json:"id"`
+	Email       string `json:"email"`
+	DisplayName string `json:"displayName"`
+	Country     string `json:"country,omitempty"`
+	BirthYear   int    `json:"birthYear,omitempty"`
+	Phone       string `json:"phone,omitempty"`
+	// EmailVersion counts email changes; auth keeps the address of the
+	// highest version it was sent.
+	EmailVersion int       `json:"emailVersion,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
 }
 
 // Validate checks a profile's fields.
