@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,11 +52,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := waitSidecar(ctx, svc); err != nil {
 		return err
 	}
-	cfg.AdminPassword = DefaultAdminPassword
-	if pw, err := secrets.Get(ctx, "ADMIN_PASSWORD"); err == nil && pw != "" {
-		cfg.AdminPassword = pw
+	pw, seed, err := loadSecrets(ctx, secrets.Get, common.Local)
+	if err != nil {
+		return err
 	}
-	if seed, err := secrets.Get(ctx, "AUTH_SIGNING_KEY"); err == nil && seed != "" {
+	cfg.AdminPassword = pw
+	if seed != "" {
 		if cfg.SigningSeed, err = app.ParseSeed(seed); err != nil {
 			return err
 		}
@@ -76,6 +78,44 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}()
 	return svc.Run(ctx)
+}
+
+// loadSecrets reads the administrator's first password and the signing
+// key. Outside the local stack both are required and a secret store that
+// does not answer stops auth: it never falls back to a published default.
+// Locally a missing secret means the documented defaults (the local admin
+// password, keys kept in the state store).
+func loadSecrets(ctx context.Context, get func(context.Context, string) (string, error), local bool) (password, seed string, err error) {
+	password, perr := get(ctx, "ADMIN_PASSWORD")
+	seed, serr := get(ctx, "AUTH_SIGNING_KEY")
+	if local {
+		if perr != nil || password == "" {
+			password = DefaultAdminPassword
+		}
+		if serr != nil {
+			seed = ""
+		}
+		return password, seed, nil
+	}
+	var missing []error
+	if perr != nil || password == "" {
+		missing = append(missing, fmt.Errorf("secret ADMIN_PASSWORD: %v", errOr(perr, "empty")))
+	}
+	if serr != nil || seed == "" {
+		missing = append(missing, fmt.Errorf("secret AUTH_SIGNING_KEY: %v", errOr(serr, "empty")))
+	}
+	if len(missing) > 0 {
+		return "", "", fmt.Errorf("auth needs its secrets from the secret store outside the local stack (HARMONIA_LOCAL=1 is for a developer's machine): %w",
+			errors.Join(missing...))
+	}
+	return password, seed, nil
+}
+
+func errOr(err error, s string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return s
 }
 
 // waitSidecar serves nothing until the sidecar's components answer, but

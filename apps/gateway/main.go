@@ -62,6 +62,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// The gateway is the public edge: no app token, and identity headers from
 	// clients are ignored (the proxy strips them and sets its own).
 	handler := ports.Edge(cfg, platform.Chain(svc.Router, platform.RequestContext(svc.Log), platform.Recover()))
-	svc.StartPprof(ctx)
-	return platform.Serve(ctx, svc.Log, common.BindHost+":"+strconv.Itoa(common.Port), handler, common.ShutdownWait)
+	return svc.ServeWith(ctx, handler)
 }

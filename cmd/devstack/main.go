@@ -85,7 +85,7 @@ func report(w io.Writer, in devstack.Info, took time.Duration, infra bool) {
 	fmt.Fprintln(tw, "APP\tAPP PORT\tSIDECAR HTTP\tAPP METRICS\tSIDECAR METRICS")
 	for _, a := range in.Apps {
 		fmt.Fprintf(tw, "%s\t%d\t%d\thttp://127.0.0.1:%d/metrics\thttp://127.0.0.1:%d/metrics\n",
-			a.AppID, a.AppPort, a.DaprHTTPPort, a.AppPort, a.DaprMetricsPort)
+			a.AppID, a.AppPort, a.DaprHTTPPort, a.AdminPort, a.DaprMetricsPort)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nSeed accounts: %s / %s (admin; HARMONIA_ADMIN_PASSWORD overrides), %s / %s (listener)\n",

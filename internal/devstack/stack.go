@@ -1,6 +1,8 @@
 package devstack
 
 import (
+	"github.com/harmonia-music/harmonia/internal/platform"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -43,6 +45,7 @@ type AppInfo struct {
 	DaprHTTPPort    int    `json:"daprHttpPort"`
 	DaprGRPCPort    int    `json:"daprGrpcPort"`
 	DaprMetricsPort int    `json:"daprMetricsPort"`
+	AdminPort       int    `json:"adminPort"` // the app's /readyz and /metrics
 	AppPID          int    `json:"appPid"`
 	SidecarPID      int    `json:"sidecarPid"`
 	// DaprAPIToken lets local tools (benchmarks) call this sidecar's API;
@@ -456,7 +459,9 @@ func (s *Stack) startApps(ctx context.Context) error {
 		for k, v := range a.Env {
 			aenv = append(aenv, k+"="+v)
 		}
-		aenv = append(aenv, "APP_ID="+a.AppID, "APP_PORT="+strconv.Itoa(a.AppPort),
+		// HARMONIA_LOCAL=1: a developer's stack, where the documented local
+		// defaults (admin password, keys in the state store) may stand in
+		aenv = append(aenv, "HARMONIA_LOCAL=1", "APP_ID="+a.AppID, "APP_PORT="+strconv.Itoa(a.AppPort),
 			"DAPR_HTTP_PORT="+strconv.Itoa(a.DaprHTTPPort), "DAPR_GRPC_PORT="+strconv.Itoa(a.DaprGRPCPort),
 			"APP_API_TOKEN="+appToken, "DAPR_API_TOKEN="+daprToken, "LOG_LEVEL="+level)
 		if s.opts.Pprof {
@@ -483,13 +488,13 @@ func (s *Stack) startApps(ctx context.Context) error {
 		a := pr.app
 		ready := func(c context.Context) bool {
 			return httpOK(c, "http://127.0.0.1:"+strconv.Itoa(a.DaprHTTPPort)+"/v1.0/healthz") &&
-				httpOK(c, "http://127.0.0.1:"+strconv.Itoa(a.AppPort)+"/readyz")
+				httpOK(c, "http://127.0.0.1:"+strconv.Itoa(a.AppPort+platform.AdminPortOffset)+"/readyz")
 		}
 		if err := waitFor(ctx, a.AppID, s.opts.ReadyTimeout, s.apps, ready); err != nil {
 			return err
 		}
 		info := AppInfo{AppID: a.AppID, AppPort: a.AppPort, DaprHTTPPort: a.DaprHTTPPort, DaprGRPCPort: a.DaprGRPCPort,
-			DaprMetricsPort: a.MetricsPort, AppPID: pr.proc.cmd.Process.Pid, SidecarPID: pr.sidecar.cmd.Process.Pid,
+			DaprMetricsPort: a.MetricsPort, AdminPort: a.AppPort + platform.AdminPortOffset, AppPID: pr.proc.cmd.Process.Pid, SidecarPID: pr.sidecar.cmd.Process.Pid,
 			DaprAPIToken: pr.daprToken}
 		s.info.Apps = append(s.info.Apps, info)
 		if a.AppID == "gateway" {

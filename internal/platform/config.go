@@ -142,11 +142,24 @@ type Common struct {
 	LogLevel     string
 	ShutdownWait time.Duration
 	PprofPort    int // when set, net/http/pprof on 127.0.0.1:PprofPort (benchmarks)
+	// AdminAddr is where /readyz and /metrics are served, apart from the
+	// app's port: 127.0.0.1:<app port + 100> by default, so neither reaches
+	// the public side; in a pod, an address the kubelet and Prometheus reach.
+	AdminAddr string
+	// Local is HARMONIA_LOCAL=1: a developer's machine (the launcher and
+	// dapr.yaml set it). Without it, settings fail closed: an app refuses to
+	// start without an app API token, auth without its secrets.
+	Local bool
 }
 
+// AdminPortOffset places an app's probe and metrics listener: app port + 100.
+const AdminPortOffset = 100
+
 // LoadCommon reads the common settings; service is the default app id.
+// Outside the local stack an empty APP_API_TOKEN is an error: without it
+// the app could not tell its sidecar from anyone else on the network.
 func LoadCommon(e *Env, service string) Common {
-	return Common{
+	c := Common{
 		AppID:        e.String("APP_ID", service),
 		BindHost:     e.String("APP_BIND", "127.0.0.1"),
 		Port:         e.Int("APP_PORT", 8080),
@@ -157,5 +170,12 @@ func LoadCommon(e *Env, service string) Common {
 		LogLevel:     e.String("LOG_LEVEL", "info"),
 		ShutdownWait: e.Duration("SHUTDOWN_TIMEOUT", 10*time.Second),
 		PprofPort:    e.Int("PPROF_PORT", 0),
+		Local:        e.String("HARMONIA_LOCAL", "") == "1",
 	}
+	c.AdminAddr = e.String("ADMIN_ADDR", "127.0.0.1:"+strconv.Itoa(c.Port+AdminPortOffset))
+	if !c.Local && c.AppAPIToken == "" {
+		e.errs = append(e.errs, errors.New("APP_API_TOKEN is required outside the local stack: set the sidecar's app token "+
+			"(Dapr's app-token-secret), or HARMONIA_LOCAL=1 on a developer's machine"))
+	}
+	return c
 }

@@ -168,7 +168,7 @@ func observe(m *Metrics, r *http.Request, rec *statusRecorder, elapsed time.Dura
 // metrics stay open for the orchestrator and Prometheus. An empty token
 // disables the check (unit tests, or a CLI run without tokens).
 func RequireAppToken(token string, open ...string) Middleware {
-	openSet := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+	openSet := map[string]bool{"/healthz": true}
 	for _, p := range open {
 		openSet[p] = true
 	}

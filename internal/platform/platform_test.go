@@ -119,10 +119,27 @@ func TestServiceChain(t *testing.T) {
 	if w := call("/nope", platform.HeaderAppToken, "secret"); w.Code != 404 || w.Header().Get("Content-Type") != platform.ProblemContentType {
 		t.Fatalf("404: %d", w.Code)
 	}
-	// metrics are labelled by route template, never the raw path
-	m := call("/metrics").Body.String()
+	// probes and metrics are not on the app's port (the gateway's is public)
+	for _, p := range []string{"/metrics", "/readyz"} {
+		if w := call(p, platform.HeaderAppToken, "secret"); w.Code != 404 {
+			t.Fatalf("%s on the app port: %d", p, w.Code)
+		}
+		if w := call(p); w.Code != 401 {
+			t.Fatalf("%s without the app token: %d", p, w.Code)
+		}
+	}
+	// but on the admin listener, labelled by route template, never the raw path
+	admin := func(path string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		svc.Admin.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		return w
+	}
+	m := admin("/metrics").Body.String()
 	if !strings.Contains(m, `route="/api/v1/me"`) || strings.Contains(m, `route="/nope"`) || !strings.Contains(m, `route="unmatched"`) {
 		t.Fatalf("metrics labels:\n%s", m)
+	}
+	if w := admin("/readyz"); w.Code != 200 {
+		t.Fatalf("readyz: %d %s", w.Code, w.Body)
 	}
 }
 
@@ -178,5 +195,23 @@ func TestIfMatchVersion(t *testing.T) {
 	}
 	if platform.VersionETag(4) != `"v4"` {
 		t.Fatal(platform.VersionETag(4))
+	}
+}
+
+func TestAppTokenRequiredOutsideTheLocalStack(t *testing.T) {
+	env := platform.NewEnv(func(string) string { return "" })
+	platform.LoadCommon(env, "x")
+	if err := env.Err(); err == nil || !strings.Contains(err.Error(), "APP_API_TOKEN") {
+		t.Fatalf("an app without a token started outside the local stack: %v", err)
+	}
+	for _, vars := range []map[string]string{{"HARMONIA_LOCAL": "1"}, {"APP_API_TOKEN": "t"}} {
+		env := platform.NewEnv(func(k string) string { return vars[k] })
+		c := platform.LoadCommon(env, "x")
+		if err := env.Err(); err != nil {
+			t.Fatalf("%v: %v", vars, err)
+		}
+		if c.Local != (vars["HARMONIA_LOCAL"] == "1") {
+			t.Fatal(c.Local)
+		}
 	}
 }

@@ -27,6 +27,7 @@ type Service struct {
 	Log     *slog.Logger
 	Metrics *Metrics
 	Router  *mux.Router
+	Admin   *mux.Router // /healthz, /readyz and /metrics, served on Config.AdminAddr
 
 	mu     sync.Mutex
 	checks map[string]Check
@@ -47,11 +48,16 @@ func NewService(name string, cfg Common, stdout io.Writer) *Service {
 	s.Router.NotFoundHandler = Observe(s.Metrics)(NotFoundHandler())
 	s.Router.MethodNotAllowedHandler = Observe(s.Metrics)(MethodNotAllowedHandler())
 	s.Router.Use(Observe(s.Metrics))
-	s.Router.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	healthz := func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}).Methods(http.MethodGet)
-	s.Router.HandleFunc("/readyz", s.ready).Methods(http.MethodGet)
-	s.Router.Handle("/metrics", s.Metrics.Handler()).Methods(http.MethodGet)
+	}
+	s.Router.HandleFunc("/healthz", healthz).Methods(http.MethodGet)
+	// probes and metrics live on their own listener (AdminAddr), never on
+	// the app's port: the gateway's port is public
+	s.Admin = mux.NewRouter()
+	s.Admin.HandleFunc("/healthz", healthz).Methods(http.MethodGet)
+	s.Admin.HandleFunc("/readyz", s.ready).Methods(http.MethodGet)
+	s.Admin.Handle("/metrics", s.Metrics.Handler()).Methods(http.MethodGet)
 	if cfg.DaprHTTPPort > 0 {
 		s.AddCheck("sidecar", SidecarCheck(cfg.DaprHTTPPort, cfg.DaprAPIToken))
 	}
@@ -132,10 +138,28 @@ func (s *Service) StartPprof(ctx context.Context) {
 	}()
 }
 
-// Run serves until ctx ends, then drains in-flight requests.
-func (s *Service) Run(ctx context.Context) error {
+// Run serves the app (Handler) and its admin listener until ctx ends.
+func (s *Service) Run(ctx context.Context) error { return s.ServeWith(ctx, s.Handler()) }
+
+// ServeWith serves h on the app's port and the admin listener beside it
+// until ctx ends, then drains in-flight requests. Either listener failing
+// stops both.
+func (s *Service) ServeWith(ctx context.Context, h http.Handler) error {
 	s.StartPprof(ctx)
-	return Serve(ctx, s.Log, s.Config.BindHost+":"+strconv.Itoa(s.Config.Port), s.Handler(), s.Config.ShutdownWait)
+	if s.Config.AdminAddr == "" {
+		return Serve(ctx, s.Log, s.Config.BindHost+":"+strconv.Itoa(s.Config.Port), h, s.Config.ShutdownWait)
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	admin := make(chan error, 1)
+	go func() {
+		err := Serve(ctx, s.Log, s.Config.AdminAddr, Chain(s.Admin, Recover()), s.Config.ShutdownWait)
+		stop()
+		admin <- err
+	}()
+	err := Serve(ctx, s.Log, s.Config.BindHost+":"+strconv.Itoa(s.Config.Port), h, s.Config.ShutdownWait)
+	stop()
+	return errors.Join(err, <-admin)
 }
 
 // Serve runs an HTTP server with sane timeouts until ctx ends.

@@ -35,6 +35,7 @@ type stackInfo struct {
 		AppPort         int    `json:"appPort"`
 		DaprHTTPPort    int    `json:"daprHttpPort"`
 		DaprMetricsPort int    `json:"daprMetricsPort"`
+		AdminPort       int    `json:"adminPort"`
 		DaprAPIToken    string `json:"daprApiToken"`
 		AppPID          int    `json:"appPid"`
 		SidecarPID      int    `json:"sidecarPid"`

@@ -62,6 +62,27 @@ func TestBadInputIsAProblemNamingTheField(t *testing.T) {
 	expectProblem(t, do(t, "POST", gw+"/auth/login", "", big), 413, "")
 }
 
+// Probes and metrics are not on the public port: each app serves them on
+// its own admin listener (127.0.0.1 by default).
+func TestProbesAndMetricsAreNotPublic(t *testing.T) {
+	for _, p := range []string{"/readyz", "/metrics"} {
+		if r := do(t, "GET", stack.GatewayURL+p, "", nil); r.Status != 404 && r.Status != 401 {
+			t.Fatalf("the gateway's public port answers %s: %d", p, r.Status)
+		}
+	}
+	expect(t, do(t, "GET", stack.GatewayURL+"/healthz", "", nil), 200)
+	for _, a := range stack.Apps {
+		base := fmt.Sprintf("http://127.0.0.1:%d", a.AdminPort)
+		expect(t, do(t, "GET", base+"/readyz", "", nil), 200)
+		if m := metric(t, base+"/metrics", "http_requests_total", nil); m < 0 {
+			t.Fatal(m)
+		}
+		if r := do(t, "GET", base+"/metrics", "", nil); !strings.Contains(string(r.Body), "# TYPE") {
+			t.Fatalf("%s: no metrics on the admin listener", a.AppID)
+		}
+	}
+}
+
 func TestUnknownRoutesAndMethods(t *testing.T) {
 	expectProblem(t, do(t, "GET", gw+"/nothing-here", "", nil), 404, "")
 	expectProblem(t, do(t, "POST", gw+"/auth/jwks", "", nil), 405, "")
