@@ -128,3 +128,63 @@ func appendOnce(xs []string, x string) []string {
 	sort.Strings(xs)
 	return xs
 }
+
+// The pub/sub component's topic scopes are what the catalogue says: each
+// app publishes and subscribes to its own topics only.
+func TestPubsubScopesFollowTheCatalog(t *testing.T) {
+	b, err := os.ReadFile("../../components/pubsub.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(name string) map[string][]string {
+		m := regexp.MustCompile(`(?m)- name: ` + name + `\s*\n\s*value: "([^"]*)"`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("components/pubsub.yaml has no %s", name)
+		}
+		out := map[string][]string{}
+		for _, part := range strings.Split(string(m[1]), ";") {
+			app, topics, _ := strings.Cut(part, "=")
+			out[app] = []string{}
+			for _, tp := range strings.Split(topics, ",") {
+				if tp != "" {
+					out[app] = appendOnce(out[app], tp)
+				}
+			}
+		}
+		return out
+	}
+	pub, sub := map[string][]string{}, map[string][]string{}
+	for _, s := range Catalog {
+		topic := s.Event.Topic()
+		if s.Publisher != "" {
+			pub[s.Publisher] = appendOnce(pub[s.Publisher], topic)
+			if s.Outbox { // Dapr's outbox goes through an internal topic of the publisher's own
+				internal := "default" + s.Publisher + topic + "outbox"
+				pub[s.Publisher] = appendOnce(pub[s.Publisher], internal)
+				sub[s.Publisher] = appendOnce(sub[s.Publisher], internal)
+			}
+		}
+		for _, a := range s.Subscribers {
+			sub[a] = appendOnce(sub[a], topic)
+			pub[a] = appendOnce(pub[a], DeadLetterTopic)
+		}
+	}
+	runFile, err := os.ReadFile("../../dapr.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*- appID: (\S+)`).FindAllStringSubmatch(string(runFile), -1) {
+		app := m[1]
+		for name, want := range map[string]map[string][]string{"publishingScopes": pub, "subscriptionScopes": sub} {
+			got, listed := value(name)[app]
+			if !listed {
+				t.Errorf("%s does not list %s (an app missing from publishingScopes may publish anything)", name, app)
+				continue
+			}
+			w := want[app]
+			if strings.Join(got, ",") != strings.Join(w, ",") {
+				t.Errorf("%s for %s: %v, the catalogue says %v", name, app, got, w)
+			}
+		}
+	}
+}

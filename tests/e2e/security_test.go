@@ -156,3 +156,28 @@ func TestCORSAndOpenAPI(t *testing.T) {
 		}
 	}
 }
+
+// Topics are scoped: only users may publish user.deleted. Another app's
+// sidecar (even one holding its API token) is refused by Dapr itself.
+func TestOnlyTheOwnerMayPublishAnEvent(t *testing.T) {
+	publish := func(app string) response {
+		for _, a := range stack.Apps {
+			if a.AppID == app {
+				return do(t, "POST", fmt.Sprintf("http://127.0.0.1:%d/v1.0/publish/pubsub/user.deleted", a.DaprHTTPPort), "",
+					map[string]string{"userId": "01930000-0000-7000-8000-00000000dead", "deletedAt": "2026-11-27T00:00:00Z"},
+					"dapr-api-token", a.DaprAPIToken)
+			}
+		}
+		t.Fatalf("no app %s", app)
+		return response{}
+	}
+	for _, app := range []string{"gateway", "albums", "payments"} {
+		r := publish(app)
+		if r.Status != 403 || !strings.Contains(string(r.Body), "ERR_PUBSUB_FORBIDDEN") {
+			t.Fatalf("%s published user.deleted: %d %s", app, r.Status, r.Body)
+		}
+	}
+	if r := publish("users"); r.Status != 204 {
+		t.Fatalf("users could not publish its own event: %d %s", r.Status, r.Body)
+	}
+}
