@@ -40,7 +40,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	slog.SetDefault(svc.Log)
 	sc := dapr.NewSidecar(common)
 	defer sc.Close()
-	service := app.New(cfg, dapr.NewStateStore(sc, store), adapters.Payments{Invoker: dapr.NewInvoker(sc)}, nil)
+	inv := dapr.NewInvoker(sc)
+	service := app.New(cfg, dapr.NewStateStore(sc, store), adapters.Payments{Invoker: inv}, adapters.Accounts{Invoker: inv},
+		dapr.NewPublisher(sc, env.String("PUBSUB_NAME", "pubsub")), nil)
 	conn, err := sc.Conn()
 	if err != nil {
 		return err

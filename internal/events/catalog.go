@@ -38,7 +38,7 @@ var Catalog = []Spec{
 	{Event: PaymentSucceeded{}, Version: 1, Publisher: "payments", Outbox: true, Doc: "Money was taken under an idempotency key."},
 	{Event: PaymentFailed{}, Version: 1, Publisher: "payments", Outbox: true, Doc: "The processor declined a charge."},
 	{Event: PaymentRefunded{}, Version: 1, Publisher: "payments", Outbox: true, Doc: "The money of a succeeded charge was given back."},
-	{Event: MemberInvited{}, Version: 1, Doc: "A family-plan owner invited a listener. Not published yet (member invitations are a later issue)."},
+	{Event: MemberInvited{}, Version: 1, Publisher: "subscriptions", Doc: "A family-plan owner invited a listener who has an account (`inviteeId`); they become a member only by accepting."},
 	{Event: OfferPublished{}, Version: 1, Doc: "An administrator published an offer. Not published yet (the notifications service is a later issue)."},
 	{Event: AuditRecorded{}, Version: 1, Doc: "A user or money action for the audit log, without personal data. Not published yet (the logging service is a later issue)."},
 }

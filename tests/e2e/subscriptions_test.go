@@ -368,9 +368,30 @@ func TestFamilyMembersHearWholeTracks(t *testing.T) {
 	if s = settle(t, owner.AccessToken, s.ID); s.Status != "active" {
 		t.Fatalf("%+v", s)
 	}
-	expectProblem(t, do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", kid.AccessToken, map[string]string{"userId": kid.UserID}), 404, "")
-	expectProblem(t, do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", owner.AccessToken, map[string]string{"userId": "nope"}), 400, "userId")
-	expect(t, do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", owner.AccessToken, map[string]string{"userId": kid.UserID}), 200)
+	// only the owner invites; an address is checked; an invitation alone gives nothing
+	expectProblem(t, do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", kid.AccessToken, map[string]string{"email": kid.Email}), 404, "")
+	expectProblem(t, do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", owner.AccessToken, map[string]string{"email": "nope"}), 400, "email")
+	r = do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", owner.AccessToken, map[string]string{"email": kid.Email})
+	expect(t, r, 201)
+	var inv struct{ ID, Email, Status string }
+	r.json(t, &inv)
+	if inv.Status != "pending" || inv.Email != kid.Email {
+		t.Fatalf("invitation: %s", r.Body)
+	}
+	if st := do(t, "GET", gw+"/tracks/"+trackID+"/stream", kid.AccessToken, nil); st.Header.Get("X-Harmonia-Preview") != "true" {
+		t.Fatal("an invitation alone gave the plan")
+	}
+	// a second account can neither see nor accept it
+	eve := newAccount(t)
+	if r := do(t, "GET", gw+"/me/invitations", eve.AccessToken, nil); r.Status != 200 || strings.Contains(string(r.Body), inv.ID) {
+		t.Fatalf("someone else's invitations: %d %s", r.Status, r.Body)
+	}
+	expectProblem(t, do(t, "POST", gw+"/me/invitations/"+inv.ID+"/accept", eve.AccessToken, nil), 404, "")
+	// the invitee sees it and accepts
+	if r := do(t, "GET", gw+"/me/invitations", kid.AccessToken, nil); !strings.Contains(string(r.Body), inv.ID) {
+		t.Fatalf("the invitee does not see the invitation: %s", r.Body)
+	}
+	expect(t, do(t, "POST", gw+"/me/invitations/"+inv.ID+"/accept", kid.AccessToken, nil), 200)
 	whole := func() bool {
 		r := do(t, "GET", gw+"/tracks/"+trackID+"/stream", kid.AccessToken, nil)
 		return r.Status == 200 && r.Header.Get("X-Harmonia-Preview") == "false" && len(r.Body) == len(long)
@@ -382,11 +403,14 @@ func TestFamilyMembersHearWholeTracks(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	expect(t, do(t, "DELETE", gw+"/subscriptions/"+s.ID+"/members", owner.AccessToken, map[string]string{"userId": kid.UserID}), 200)
+	// another listener's plan cannot strip the member; the owner can
+	expect(t, do(t, "DELETE", gw+"/subscriptions/"+s.ID+"/members/"+kid.UserID, eve.AccessToken, nil), 404)
+	expect(t, do(t, "DELETE", gw+"/subscriptions/"+s.ID+"/members/"+kid.UserID, owner.AccessToken, nil), 200)
 	for deadline = time.Now().Add(20 * time.Second); whole(); {
 		if time.Now().After(deadline) {
 			t.Fatal("a removed member still hears whole tracks")
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	expectProblem(t, do(t, "DELETE", gw+"/me/membership", kid.AccessToken, nil), 404, "")
 }

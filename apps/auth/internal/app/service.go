@@ -529,6 +529,19 @@ func (s *Service) DeleteAccount(ctx context.Context, userID string) error {
 
 // EnsureAdmin creates the local administrator on first start, then its
 // profile in users (retrying until users answers or ctx ends).
+// AccountID returns the id of the account signing in with email.
+func (s *Service) AccountID(ctx context.Context, email string) (string, error) {
+	email = validate.NormalizeEmail(email)
+	if m := validate.Email(email); m != "" {
+		return "", fault.Invalid("email", m)
+	}
+	acc, err := s.accountByEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	return acc.ID, nil
+}
+
 // AdminExists is auth's readiness for sign-ins: the administrator account
 // exists (EnsureAdmin creates it in the background at first start), so a
 // refused administrator sign-in after readiness means a wrong password.

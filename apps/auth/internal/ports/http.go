@@ -24,6 +24,7 @@ func Routes(r *mux.Router, s *app.Service) {
 	r.HandleFunc("/internal/accounts/{id}/email", h.changeEmail).Methods(http.MethodPut)
 	r.HandleFunc("/internal/accounts/{id}", h.deleteAccount).Methods(http.MethodDelete)
 	r.HandleFunc("/internal/billing/verify", h.verifyBilling).Methods(http.MethodPost)
+	r.HandleFunc("/internal/accounts/lookup", h.lookup).Methods(http.MethodPost)
 }
 
 type handlers struct{ s *app.Service }
@@ -145,6 +146,24 @@ func (h handlers) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	platform.WriteJSON(w, http.StatusOK, map[string]string{"kid": kid})
+}
+
+// lookup answers the account id of a sign-in address (subscriptions: a
+// family invitation); the address travels in the body, never in a URL.
+func (h handlers) lookup(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Email string `json:"email"`
+	}
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	id, err := h.s.AccountID(r.Context(), in.Email)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, map[string]string{"id": id})
 }
 
 func userID(w http.ResponseWriter, r *http.Request) (string, bool) {

@@ -73,7 +73,10 @@ var Table = []Route{
 	{Method: "GET", Path: "/api/v1/me/subscription", App: "subscriptions", Access: User},
 	{Method: "POST", Path: "/api/v1/subscriptions/{id}/cancel", App: "subscriptions", Access: User},
 	{Method: "POST", Path: "/api/v1/subscriptions/{id}/members", App: "subscriptions", Access: User},
-	{Method: "DELETE", Path: "/api/v1/subscriptions/{id}/members", App: "subscriptions", Access: User},
+	{Method: "DELETE", Path: "/api/v1/subscriptions/{id}/members/{userId}", App: "subscriptions", Access: User},
+	{Method: "GET", Path: "/api/v1/me/invitations", App: "subscriptions", Access: User},
+	{Method: "POST", Path: "/api/v1/me/invitations/{id}/accept", App: "subscriptions", Access: User},
+	{Method: "DELETE", Path: "/api/v1/me/membership", App: "subscriptions", Access: User},
 
 	{Method: "POST", Path: "/api/v1/me/payment-methods", App: "payments", Access: User},
 	{Method: "GET", Path: "/api/v1/me/payment-methods", App: "payments", Access: User},

@@ -4,6 +4,7 @@ package app
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -38,6 +40,16 @@ type ChargeResult struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Accounts finds the account of a sign-in address (auth): "" when none.
+type Accounts interface {
+	AccountID(ctx context.Context, email string) (string, error)
+}
+
+// Publisher publishes events that need no outbox (member.invited).
+type Publisher interface {
+	Publish(ctx context.Context, e events.Event) error
+}
+
 // Workflows starts and signals the checkout workflow.
 type Workflows interface {
 	StartCheckout(ctx context.Context, subscriptionID string) error
@@ -57,16 +69,21 @@ type Config struct {
 
 // Service implements subscriptions.
 type Service struct {
-	cfg      Config
-	kv       state.KV
-	plans    state.Repo[domain.Plan]
-	subs     state.Repo[domain.Subscription]
-	idem     state.Repo[ref]
-	mine     state.Repo[list]
-	members  state.Repo[ref]
-	payments Payments
-	wf       Workflows
-	now      func() time.Time
+	cfg     Config
+	kv      state.KV
+	plans   state.Repo[domain.Plan]
+	subs    state.Repo[domain.Subscription]
+	idem    state.Repo[ref]
+	mine    state.Repo[list]
+	members state.Repo[ref]
+	// invitations by id, and each invitee's list of them
+	invitations state.Repo[domain.Invitation]
+	invited     state.Repo[list]
+	payments    Payments
+	accounts    Accounts
+	pub         Publisher
+	wf          Workflows
+	now         func() time.Time
 }
 
 type ref struct {
@@ -79,16 +96,18 @@ type list struct {
 
 // New wires the service; wf may be set later (SetWorkflows) because the
 // workflow worker needs the service's activities.
-func New(cfg Config, kv state.KV, payments Payments, now func() time.Time) *Service {
+func New(cfg Config, kv state.KV, payments Payments, accounts Accounts, pub Publisher, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{cfg: cfg, kv: kv, payments: payments, now: now,
-		plans:   state.Repo[domain.Plan]{KV: kv, Prefix: "plan|", NotFound: domain.ErrPlanNotFound},
-		subs:    state.Repo[domain.Subscription]{KV: kv, Prefix: "sub|", NotFound: domain.ErrNotFound},
-		idem:    state.Repo[ref]{KV: kv, Prefix: "idem|"},
-		mine:    state.Repo[list]{KV: kv, Prefix: "mine|"},
-		members: state.Repo[ref]{KV: kv, Prefix: "member|"}}
+	return &Service{cfg: cfg, kv: kv, payments: payments, accounts: accounts, pub: pub, now: now,
+		invitations: state.Repo[domain.Invitation]{KV: kv, Prefix: "invite|", NotFound: domain.ErrInvitationNotFound},
+		invited:     state.Repo[list]{KV: kv, Prefix: "invited|"},
+		plans:       state.Repo[domain.Plan]{KV: kv, Prefix: "plan|", NotFound: domain.ErrPlanNotFound},
+		subs:        state.Repo[domain.Subscription]{KV: kv, Prefix: "sub|", NotFound: domain.ErrNotFound},
+		idem:        state.Repo[ref]{KV: kv, Prefix: "idem|"},
+		mine:        state.Repo[list]{KV: kv, Prefix: "mine|"},
+		members:     state.Repo[ref]{KV: kv, Prefix: "member|"}}
 }
 
 // SetWorkflows connects the workflow client.
@@ -249,12 +268,17 @@ func (s *Service) Cancel(ctx context.Context, userID, id string) (*domain.Subscr
 	return s.recordCancel(ctx, step{SubscriptionID: id})
 }
 
-// AddMember adds a listener to a family subscription.
-func (s *Service) AddMember(ctx context.Context, userID, id, member string) (*domain.Subscription, error) {
-	if m := validate.ID(member); m != "" {
-		return nil, fault.Invalid("userId", m)
+// Invite asks the listener signing in with email to join the owner's family
+// plan. The answer is the same whether or not such an account exists (so it
+// reveals no one's address); an invitation to no account can never be
+// accepted. The owner may invite while the plan has room; room is checked
+// again at acceptance.
+func (s *Service) Invite(ctx context.Context, ownerID, id, email string) (*domain.Invitation, error) {
+	email = validate.NormalizeEmail(email)
+	if m := validate.Email(email); m != "" {
+		return nil, fault.Invalid("email", m)
 	}
-	sub, err := s.Get(ctx, userID, id)
+	sub, err := s.Get(ctx, ownerID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -262,41 +286,144 @@ func (s *Service) AddMember(ctx context.Context, userID, id, member string) (*do
 	if err != nil {
 		return nil, err
 	}
-	if prev, err := s.members.Get(ctx, member); err == nil && prev.SubscriptionID != id {
-		if other, err := s.subs.Get(ctx, prev.SubscriptionID); err == nil && other.Status == domain.Active {
-			return nil, domain.ErrMemberElsewhr
-		}
+	if err := sub.CanInvite(*plan); err != nil {
+		return nil, err
 	}
-	var out *domain.Subscription
+	invitee, err := s.accounts.AccountID(ctx, email)
+	if err != nil {
+		return nil, fault.Wrap(fault.KindUnavailable, "accounts-unavailable", "the invitation could not be sent; try again", err)
+	}
+	if invitee == ownerID {
+		return nil, domain.ErrInviteSelf
+	}
+	now := s.now().UTC()
+	inv := &domain.Invitation{ID: uuid.Must(uuid.NewV7()).String(), SubscriptionID: sub.ID, OwnerID: ownerID, Email: email,
+		InviteeID: invitee, Status: domain.InvitePending, CreatedAt: now, UpdatedAt: now}
 	err = state.Transact(ctx, s.kv, func(tx *state.Tx) error {
-		cur, err := s.subs.Read(ctx, tx, id)
+		if err := s.invitations.Insert(tx, inv.ID, inv); err != nil {
+			return err
+		}
+		if invitee == "" {
+			return nil
+		}
+		l, err := s.invited.ReadOrNew(ctx, tx, invitee)
 		if err != nil {
 			return err
 		}
-		if err := cur.AddMember(*plan, member); err != nil {
-			return err
-		}
-		cur.UpdatedAt = s.now().UTC()
-		out = cur
-		if err := s.subs.Write(tx, id, cur); err != nil {
-			return err
-		}
-		return s.members.Write(tx, member, &ref{SubscriptionID: id})
+		l.IDs = append([]string{inv.ID}, l.IDs...)
+		return s.invited.Write(tx, invitee, l)
 	})
 	if err != nil {
 		return nil, err
 	}
+	if invitee != "" {
+		if err := s.pub.Publish(ctx, events.MemberInvited{InvitationID: inv.ID, SubscriptionID: sub.ID, OwnerID: ownerID,
+			InviteeID: invitee, InvitedAt: now}); err != nil {
+			platform.Logger(ctx).Warn("member.invited not published", slog.String("error", err.Error()))
+		}
+	}
+	return inv, nil
+}
+
+// Invitations lists the listener's pending invitations, newest first.
+func (s *Service) Invitations(ctx context.Context, userID string) ([]*domain.Invitation, error) {
+	l, err := s.invited.Get(ctx, userID)
+	if errors.Is(err, state.ErrNotFound) {
+		return []*domain.Invitation{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.invitations.GetMany(ctx, l.IDs)
+	if err != nil {
+		return nil, err
+	}
+	out := []*domain.Invitation{}
+	for _, inv := range all {
+		if inv.Status == domain.InvitePending && inv.InviteeID == userID {
+			out = append(out, inv)
+		}
+	}
 	return out, nil
 }
 
-// RemoveMember removes a family member.
-func (s *Service) RemoveMember(ctx context.Context, userID, id, member string) (*domain.Subscription, error) {
+// Accept makes the invited listener a member: one transaction over the
+// invitation, the plan's member list and the listener's membership, so two
+// acceptances at once cannot exceed the plan's room.
+func (s *Service) Accept(ctx context.Context, userID, invitationID string) (*domain.Invitation, error) {
+	if m := validate.ID(invitationID); m != "" {
+		return nil, fault.Invalid("id", m)
+	}
+	var out *domain.Invitation
+	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		inv, err := s.invitations.Read(ctx, tx, invitationID)
+		if err != nil {
+			return err
+		}
+		if inv.InviteeID != userID {
+			return domain.ErrInvitationNotFound // someone else's: as if it did not exist
+		}
+		if inv.Status != domain.InvitePending {
+			return domain.ErrInvitationUsed
+		}
+		sub, err := s.subs.Read(ctx, tx, inv.SubscriptionID)
+		if err != nil {
+			return err
+		}
+		plan, err := s.plans.Get(ctx, sub.PlanID)
+		if err != nil {
+			return err
+		}
+		if prev, err := s.members.Read(ctx, tx, userID); err == nil && prev.SubscriptionID != sub.ID {
+			if other, err := s.subs.Get(ctx, prev.SubscriptionID); err == nil && other.Status == domain.Active && contains(other.Members, userID) {
+				return domain.ErrMemberElsewhr
+			}
+		}
+		if err := sub.AddMember(*plan, userID); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		sub.UpdatedAt, inv.Status, inv.UpdatedAt = now, domain.InviteAccepted, now
+		out = inv
+		if err := s.subs.Write(tx, sub.ID, sub); err != nil {
+			return err
+		}
+		if err := s.invitations.Write(tx, inv.ID, inv); err != nil {
+			return err
+		}
+		return s.members.Write(tx, userID, &ref{SubscriptionID: sub.ID})
+	})
+	return out, err
+}
+
+// RemoveMember removes a member from the owner's own family plan. A user who
+// is not a member of it changes nothing, whoever's member they are.
+func (s *Service) RemoveMember(ctx context.Context, ownerID, id, member string) (*domain.Subscription, error) {
 	if m := validate.ID(member); m != "" {
 		return nil, fault.Invalid("userId", m)
 	}
-	if _, err := s.Get(ctx, userID, id); err != nil {
+	if _, err := s.Get(ctx, ownerID, id); err != nil {
 		return nil, err
 	}
+	return s.dropMember(ctx, id, member)
+}
+
+// Leave takes the listener out of the family plan they belong to.
+func (s *Service) Leave(ctx context.Context, userID string) error {
+	m, err := s.members.Get(ctx, userID)
+	if errors.Is(err, state.ErrNotFound) {
+		return domain.ErrNotAMember
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.dropMember(ctx, m.SubscriptionID, userID)
+	return err
+}
+
+// dropMember removes member from subscription id's list and, only when they
+// were on it, their membership record, in one transaction.
+func (s *Service) dropMember(ctx context.Context, id, member string) (*domain.Subscription, error) {
 	var sub *domain.Subscription
 	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
 		x, err := s.subs.Read(ctx, tx, id)
@@ -308,13 +435,12 @@ func (s *Service) RemoveMember(ctx context.Context, userID, id, member string) (
 			return nil
 		}
 		x.UpdatedAt = s.now().UTC()
-		s.members.Remove(tx, member)
+		if m, err := s.members.Read(ctx, tx, member); err == nil && m.SubscriptionID == id {
+			s.members.Remove(tx, member)
+		}
 		return s.subs.Write(tx, id, x)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return sub, nil
+	return sub, err
 }
 
 // Entitlement says what a listener may hear.

@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -32,7 +34,7 @@ const (
 func TestSubscribeIsIdempotentAndExclusive(t *testing.T) {
 	ctx := context.Background()
 	kv, wf := state.NewMemory(), &fakeWF{}
-	s := New(Config{}, kv, nil, nil)
+	s := New(Config{}, kv, nil, nil, &pubsub.Memory{}, nil)
 	s.SetWorkflows(wf)
 	if err := s.SeedPlans(ctx); err != nil {
 		t.Fatal(err)
@@ -62,47 +64,142 @@ func TestSubscribeIsIdempotentAndExclusive(t *testing.T) {
 	}
 }
 
-func TestEntitlementsAndFamily(t *testing.T) {
+// accountsByEmail is auth's address lookup: the part before @ is the id.
+type accountsByEmail map[string]string
+
+func (a accountsByEmail) AccountID(_ context.Context, email string) (string, error) {
+	return a[email], nil
+}
+
+func familyService(t *testing.T, accounts accountsByEmail) (*Service, *pubsub.Memory, *domain.Subscription) {
+	t.Helper()
 	ctx := context.Background()
-	kv := state.NewMemory()
-	s := New(Config{}, kv, nil, nil)
+	pub := &pubsub.Memory{}
+	s := New(Config{}, state.NewMemory(), nil, accounts, pub, nil)
 	s.SetWorkflows(&fakeWF{})
 	_ = s.SeedPlans(ctx)
-	sub, _ := s.Subscribe(ctx, owner, "k", "family", pm)
+	sub, err := s.Subscribe(ctx, owner, "k", "family", pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, pub, sub
+}
+
+func TestFamilyMembersJoinByConsentOnly(t *testing.T) {
+	ctx := context.Background()
+	const stranger = "01930000-0000-7000-8000-0000000000d9"
+	s, pub, sub := familyService(t, accountsByEmail{"kid@example.com": member, "me@example.com": owner, "x@example.com": stranger})
 	if e, _ := s.Entitlement(ctx, owner); e.FullAccess {
 		t.Fatal("pending is not paid")
 	}
-	if _, err := s.AddMember(ctx, owner, sub.ID, member); !errors.Is(err, domain.ErrNotActive) {
+	if _, err := s.Invite(ctx, owner, sub.ID, "kid@example.com"); !errors.Is(err, domain.ErrNotActive) {
 		t.Fatal(err)
 	}
 	_, _ = s.subs.Update(ctx, sub.ID, func(x *domain.Subscription) error { x.Status = domain.Active; return nil })
-	if e, _ := s.Entitlement(ctx, owner); !e.FullAccess || e.PlanID != "family" {
-		t.Fatal(e)
+	if _, err := s.Invite(ctx, member, sub.ID, "x@example.com"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatal("a stranger invited members to someone else's plan")
 	}
-	if _, err := s.AddMember(ctx, member, sub.ID, member); !errors.Is(err, domain.ErrNotFound) {
-		t.Fatal("a stranger added members")
+	if _, err := s.Invite(ctx, owner, sub.ID, "me@example.com"); !errors.Is(err, domain.ErrInviteSelf) {
+		t.Fatal(err)
 	}
-	if _, err := s.AddMember(ctx, owner, sub.ID, member); err != nil {
+	inv, err := s.Invite(ctx, owner, sub.ID, "Kid@Example.com")
+	if err != nil || inv.Status != domain.InvitePending || inv.Email != "kid@example.com" {
+		t.Fatal(inv, err)
+	}
+	if got := pub.Topics(); len(got) != 1 || got[0] != "member.invited" {
+		t.Fatal(got)
+	}
+	// invited is not a member: nothing until they accept
+	if e, _ := s.Entitlement(ctx, member); e.FullAccess {
+		t.Fatal("an invitation alone gave the plan")
+	}
+	// nobody else can see or accept it
+	if l, _ := s.Invitations(ctx, stranger); len(l) != 0 {
+		t.Fatal(l)
+	}
+	if _, err := s.Accept(ctx, stranger, inv.ID); !errors.Is(err, domain.ErrInvitationNotFound) {
+		t.Fatalf("someone else accepted: %v", err)
+	}
+	if l, _ := s.Invitations(ctx, member); len(l) != 1 || l[0].ID != inv.ID {
+		t.Fatal(l)
+	}
+	if _, err := s.Accept(ctx, member, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Accept(ctx, member, inv.ID); !errors.Is(err, domain.ErrInvitationUsed) {
 		t.Fatal(err)
 	}
 	if e, _ := s.Entitlement(ctx, member); !e.FullAccess {
-		t.Fatal("a family member hears previews")
+		t.Fatal("an accepted member hears previews")
 	}
+	// an invitation to an address with no account answers the same, and can never be accepted
+	if inv, err := s.Invite(ctx, owner, sub.ID, "nobody@example.com"); err != nil || inv.Status != domain.InvitePending {
+		t.Fatal(inv, err)
+	}
+	// a member leaves
+	if err := s.Leave(ctx, member); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := s.Entitlement(ctx, member); e.FullAccess {
+		t.Fatal("a member who left still hears everything")
+	}
+	if err := s.Leave(ctx, member); !errors.Is(err, domain.ErrNotAMember) {
+		t.Fatal(err)
+	}
+}
+
+// Fails on the code before: any subscription owner deleted any user's
+// membership record, stripping their family access.
+func TestOwnersCannotStripOtherPlansMembers(t *testing.T) {
+	ctx := context.Background()
+	s, _, sub := familyService(t, accountsByEmail{"kid@example.com": member})
+	_, _ = s.subs.Update(ctx, sub.ID, func(x *domain.Subscription) error { x.Status = domain.Active; return nil })
+	inv, _ := s.Invite(ctx, owner, sub.ID, "kid@example.com")
+	if _, err := s.Accept(ctx, member, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	// another listener with a plan of their own "removes" our member
+	const other = "01930000-0000-7000-8000-0000000000d7"
+	mine, err := s.Subscribe(ctx, other, "k2", "individual", pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.RemoveMember(ctx, other, mine.ID, member)
+	if e, _ := s.Entitlement(ctx, member); !e.FullAccess {
+		t.Fatal("another plan's owner stripped our member's access")
+	}
+	// and the real owner can
 	if _, err := s.RemoveMember(ctx, owner, sub.ID, member); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := s.Entitlement(ctx, member); e.FullAccess {
 		t.Fatal("a removed member still hears everything")
 	}
-	for i := 0; i < 5; i++ {
-		if _, err := s.AddMember(ctx, owner, sub.ID, "01930000-0000-7000-8000-00000000f00"+string(rune('0'+i))); err != nil {
+}
+
+func TestFamilyRoomIsCheckedAtAcceptance(t *testing.T) {
+	ctx := context.Background()
+	accounts := accountsByEmail{}
+	for i := 0; i < 7; i++ {
+		accounts[fmt.Sprintf("m%d@example.com", i)] = fmt.Sprintf("01930000-0000-7000-8000-00000000f00%d", i)
+	}
+	s, _, sub := familyService(t, accounts)
+	_, _ = s.subs.Update(ctx, sub.ID, func(x *domain.Subscription) error { x.Status = domain.Active; return nil })
+	var invs []*domain.Invitation
+	for i := 0; i < 6; i++ { // five places; six invitations may be out at once
+		inv, err := s.Invite(ctx, owner, sub.ID, fmt.Sprintf("m%d@example.com", i))
+		if err != nil {
 			t.Fatal(err)
 		}
+		invs = append(invs, inv)
 	}
-	if _, err := s.AddMember(ctx, owner, sub.ID, member); !errors.Is(err, domain.ErrFamilyFull) {
-		t.Fatal(err)
+	for i, inv := range invs {
+		_, err := s.Accept(ctx, accounts[fmt.Sprintf("m%d@example.com", i)], inv.ID)
+		if i < 5 && err != nil || i == 5 && !errors.Is(err, domain.ErrFamilyFull) {
+			t.Fatalf("acceptance %d: %v", i+1, err)
+		}
 	}
-	if _, err := s.Cancel(ctx, owner, sub.ID); err != nil {
+	if _, err := s.Invite(ctx, owner, sub.ID, "m6@example.com"); !errors.Is(err, domain.ErrFamilyFull) {
 		t.Fatal(err)
 	}
 }
@@ -112,7 +209,7 @@ func TestEntitlementsAndFamily(t *testing.T) {
 func TestSubscribeConcurrentlyWithOneKey(t *testing.T) {
 	for round := 0; round < 30; round++ {
 		ctx := context.Background()
-		s := New(Config{}, state.NewMemory(), nil, nil)
+		s := New(Config{}, state.NewMemory(), nil, nil, &pubsub.Memory{}, nil)
 		s.SetWorkflows(&lockedWF{})
 		if err := s.SeedPlans(ctx); err != nil {
 			t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -190,7 +191,7 @@ func rig(t *testing.T, cfg Config, idemKey string, answers ...func(*script)) *sa
 	for _, a := range answers {
 		a(pay)
 	}
-	s := New(cfg, kv, pay, nil)
+	s := New(cfg, kv, pay, nil, &pubsub.Memory{}, nil)
 	reg := workflow.NewRegistry()
 	if err := s.Register(reg); err != nil {
 		t.Fatal(err)
@@ -439,7 +440,7 @@ func TestCancelThatCannotBeRaisedRecordsNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	kv := state.NewMemory()
-	s := New(testConfig(), kv, nil, nil)
+	s := New(testConfig(), kv, nil, nil, &pubsub.Memory{}, nil)
 	s.SetWorkflows(failingWF{})
 	now := time.Now().UTC()
 	end := now.Add(time.Hour)
@@ -466,7 +467,7 @@ func TestActivationIsIdempotent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	kv := state.NewMemory()
-	s := New(testConfig(), kv, nil, nil)
+	s := New(testConfig(), kv, nil, nil, &pubsub.Memory{}, nil)
 	if err := s.SeedPlans(ctx); err != nil {
 		t.Fatal(err)
 	}

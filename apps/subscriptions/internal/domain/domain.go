@@ -77,6 +77,46 @@ var (
 	ErrNoKey         = fault.Invalid("Idempotency-Key", "this request needs an Idempotency-Key header (a unique string per purchase)")
 )
 
+// Invitation states.
+const (
+	InvitePending  = "pending"
+	InviteAccepted = "accepted"
+)
+
+// Invitation asks a listener to join a family plan; only their acceptance
+// makes them a member.
+type Invitation struct {
+	ID             string    `json:"id"`
+	SubscriptionID string    `json:"subscriptionId"`
+	OwnerID        string    `json:"ownerId"`
+	Email          string    `json:"email"`
+	InviteeID      string    `json:"inviteeId,omitempty"` // "" when no account signs in with Email
+	Status         string    `json:"status"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}
+
+// Invitation and membership errors.
+var (
+	ErrInvitationNotFound = fault.E(fault.KindNotFound, "invitation-not-found", "no such invitation")
+	ErrInvitationUsed     = fault.E(fault.KindConflict, "invitation-not-pending", "this invitation was accepted already")
+	ErrNotAMember         = fault.E(fault.KindNotFound, "not-a-member", "you are not a member of a family plan")
+	ErrInviteSelf         = fault.Invalid("email", "is your own address: you are the plan's owner")
+)
+
+// CanInvite says whether the owner may invite one more member.
+func (s *Subscription) CanInvite(p Plan) error {
+	switch {
+	case s.Status != Active:
+		return ErrNotActive
+	case p.MaxMembers == 0:
+		return ErrNotFamily
+	case len(s.Members) >= p.MaxMembers:
+		return ErrFamilyFull
+	}
+	return nil
+}
+
 // AddMember adds a family member.
 func (s *Subscription) AddMember(p Plan, userID string) error {
 	switch {

@@ -18,8 +18,11 @@ func Routes(r *mux.Router, s *app.Service) {
 	r.HandleFunc("/api/v1/subscriptions/{id}", h.get).Methods(http.MethodGet)
 	r.HandleFunc("/api/v1/me/subscription", h.current).Methods(http.MethodGet)
 	r.HandleFunc("/api/v1/subscriptions/{id}/cancel", h.cancel).Methods(http.MethodPost)
-	r.HandleFunc("/api/v1/subscriptions/{id}/members", h.addMember).Methods(http.MethodPost)
-	r.HandleFunc("/api/v1/subscriptions/{id}/members", h.removeMember).Methods(http.MethodDelete)
+	r.HandleFunc("/api/v1/subscriptions/{id}/members", h.invite).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/subscriptions/{id}/members/{userId}", h.removeMember).Methods(http.MethodDelete)
+	r.HandleFunc("/api/v1/me/invitations", h.invitations).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/me/invitations/{id}/accept", h.accept).Methods(http.MethodPost)
+	r.HandleFunc("/api/v1/me/membership", h.leave).Methods(http.MethodDelete)
 	r.HandleFunc("/internal/entitlements/{userId}", h.entitlement).Methods(http.MethodGet)
 }
 
@@ -96,23 +99,62 @@ func (h handlers) cancel(w http.ResponseWriter, r *http.Request) {
 	platform.WriteJSON(w, http.StatusOK, viewOf(sub))
 }
 
-func (h handlers) member(w http.ResponseWriter, r *http.Request, add bool) {
+func (h handlers) invite(w http.ResponseWriter, r *http.Request) {
 	uid, ok := platform.SignedInUser(w, r)
 	if !ok {
 		return
 	}
 	var in struct {
-		UserID string `json:"userId"`
+		Email string `json:"email"`
 	}
 	if err := platform.DecodeJSON(w, r, &in); err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}
-	f := h.s.RemoveMember
-	if add {
-		f = h.s.AddMember
+	inv, err := h.s.Invite(r.Context(), uid, mux.Vars(r)["id"], in.Email)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
 	}
-	sub, err := f(r.Context(), uid, mux.Vars(r)["id"], in.UserID)
+	platform.WriteJSON(w, http.StatusCreated, sentInvitationOf(inv))
+}
+
+func (h handlers) invitations(w http.ResponseWriter, r *http.Request) {
+	uid, ok := platform.SignedInUser(w, r)
+	if !ok {
+		return
+	}
+	invs, err := h.s.Invitations(r.Context(), uid)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	items := make([]receivedInvitationView, len(invs))
+	for i, inv := range invs {
+		items[i] = receivedInvitationOf(inv)
+	}
+	platform.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+func (h handlers) accept(w http.ResponseWriter, r *http.Request) {
+	uid, ok := platform.SignedInUser(w, r)
+	if !ok {
+		return
+	}
+	inv, err := h.s.Accept(r.Context(), uid, mux.Vars(r)["id"])
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, receivedInvitationOf(inv))
+}
+
+func (h handlers) removeMember(w http.ResponseWriter, r *http.Request) {
+	uid, ok := platform.SignedInUser(w, r)
+	if !ok {
+		return
+	}
+	sub, err := h.s.RemoveMember(r.Context(), uid, mux.Vars(r)["id"], mux.Vars(r)["userId"])
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
@@ -120,8 +162,17 @@ func (h handlers) member(w http.ResponseWriter, r *http.Request, add bool) {
 	platform.WriteJSON(w, http.StatusOK, viewOf(sub))
 }
 
-func (h handlers) addMember(w http.ResponseWriter, r *http.Request)    { h.member(w, r, true) }
-func (h handlers) removeMember(w http.ResponseWriter, r *http.Request) { h.member(w, r, false) }
+func (h handlers) leave(w http.ResponseWriter, r *http.Request) {
+	uid, ok := platform.SignedInUser(w, r)
+	if !ok {
+		return
+	}
+	if err := h.s.Leave(r.Context(), uid); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
 
 func (h handlers) entitlement(w http.ResponseWriter, r *http.Request) {
 	e, err := h.s.Entitlement(r.Context(), mux.Vars(r)["userId"])

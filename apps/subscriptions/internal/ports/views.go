@@ -52,3 +52,26 @@ func plansOf(ps []*domain.Plan) []planView {
 	}
 	return out
 }
+
+// sentInvitationView is an invitation as its sender sees it.
+type sentInvitationView struct {
+	ID     string `json:"id"`
+	Email  string `json:"email"`
+	Status string `json:"status"`
+}
+
+func sentInvitationOf(i *domain.Invitation) sentInvitationView {
+	return sentInvitationView{ID: i.ID, Email: i.Email, Status: i.Status}
+}
+
+// receivedInvitationView is an invitation as the invitee sees it.
+type receivedInvitationView struct {
+	ID             string    `json:"id"`
+	SubscriptionID string    `json:"subscriptionId"`
+	Status         string    `json:"status"`
+	CreatedAt      time.Time `json:"createdAt"`
+}
+
+func receivedInvitationOf(i *domain.Invitation) receivedInvitationView {
+	return receivedInvitationView{ID: i.ID, SubscriptionID: i.SubscriptionID, Status: i.Status, CreatedAt: i.CreatedAt}
+}
