@@ -56,7 +56,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	cfg.AdminPassword = pw
+	cfg.AdminPassword, cfg.Local = pw, common.Local
+	if kek, err := secrets.Get(ctx, "AUTH_KEY_ENCRYPTION_KEY"); err == nil && kek != "" {
+		if cfg.KeyEncryptionKey, err = app.ParseKEK(kek); err != nil {
+			return err
+		}
+	} else if common.Local {
+		svc.Log.Warn("no AUTH_KEY_ENCRYPTION_KEY: signing keys are sealed with a key that lasts until auth restarts (the launcher provides one)")
+	}
 	if seed != "" {
 		if cfg.SigningSeed, err = app.ParseSeed(seed); err != nil {
 			return err

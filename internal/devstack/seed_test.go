@@ -5,6 +5,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -61,5 +63,41 @@ func TestSeedDoesNotWaitOutALockout(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the seeding waited out a 15-minute lockout")
+	}
+}
+
+// The data directory is private (it holds state, keys and tokens), and auth
+// gets the same key-encryption key on every start of one data directory.
+func TestDataDirIsPrivateAndKeepsItsKeyEncryptionKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), ".data")
+	if err := os.MkdirAll(dir, 0o755); err != nil { // made before the rule
+		t.Fatal(err)
+	}
+	s := &Stack{opts: Options{DataDir: dir}}
+	if err := s.prepareDirs(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"", "state", "secrets"} {
+		fi, err := os.Stat(filepath.Join(dir, d))
+		if err != nil || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("%s: %v %v", d, fi.Mode().Perm(), err)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(dir, "secrets", "auth-key-encryption-key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v", err)
+	}
+	first := s.kekEnv
+	again := &Stack{opts: Options{DataDir: dir}}
+	if err := again.prepareDirs(); err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 || !strings.HasPrefix(first[0], "HARMONIA_AUTH_KEY_ENCRYPTION_KEY=") || again.kekEnv[0] != first[0] {
+		t.Fatalf("%v then %v", first, again.kekEnv)
+	}
+	// one given in the environment wins, and nothing is written
+	given := &Stack{opts: Options{DataDir: t.TempDir(), Env: []string{"HARMONIA_AUTH_KEY_ENCRYPTION_KEY=x"}}}
+	if err := given.prepareDirs(); err != nil || given.kekEnv != nil {
+		t.Fatal(given.kekEnv, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -69,13 +70,14 @@ type Info struct {
 
 // Stack is a running set of processes.
 type Stack struct {
-	opts  Options
-	file  *RunFile
-	ports Ports
-	info  Info
-	procs []*proc // in start order
-	apps  []*proc // apps and sidecars, watched for unexpected exits
-	isApp map[*proc]string
+	opts   Options
+	file   *RunFile
+	ports  Ports
+	info   Info
+	procs  []*proc // in start order
+	apps   []*proc // apps and sidecars, watched for unexpected exits
+	isApp  map[*proc]string
+	kekEnv []string // auth's key-encryption key, for the sidecars (loadKEK)
 }
 
 // New reads the run file and prepares the stack.
@@ -150,6 +152,49 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
+// prepareDirs creates the data directory and its folders readable by their
+// owner only (0700): they hold state, keys and tokens.
+func (s *Stack) prepareDirs() error {
+	for _, d := range []string{"", "logs", "state", "run/resources", "run/config", "sentry", "scheduler", "redis", "bin", "secrets"} {
+		if err := os.MkdirAll(s.dir(d), 0o700); err != nil {
+			return err
+		}
+		if err := os.Chmod(s.dir(d), 0o700); err != nil { // one made before this rule
+			return err
+		}
+	}
+	return s.loadKEK()
+}
+
+// loadKEK gives auth a key-encryption key for the signing keys it stores:
+// the one in the environment, or one made for this data directory on its
+// first start and kept in secrets/ (0600). auth reads it from the secret
+// store (secretstores.local.env: daprd's HARMONIA_ variables).
+func (s *Stack) loadKEK() error {
+	const name = "HARMONIA_AUTH_KEY_ENCRYPTION_KEY"
+	for _, kv := range s.opts.Env {
+		if strings.HasPrefix(kv, name+"=") {
+			return nil
+		}
+	}
+	path := s.dir("secrets", "auth-key-encryption-key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			return err
+		}
+		b = []byte(base64.StdEncoding.EncodeToString(k))
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	s.kekEnv = []string{name + "=" + strings.TrimSpace(string(b))}
+	return nil
+}
+
 // Start brings everything up and waits until it is ready. On error, whatever
 // was started is stopped again.
 func (s *Stack) Start(ctx context.Context) (err error) {
@@ -158,10 +203,8 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 			s.Stop()
 		}
 	}()
-	for _, d := range []string{"logs", "state", "run/resources", "run/config", "sentry", "scheduler", "redis", "bin"} {
-		if err := os.MkdirAll(s.dir(d), 0o755); err != nil {
-			return err
-		}
+	if err := s.prepareDirs(); err != nil {
+		return err
 	}
 	_ = os.Remove(s.dir("run", "stack.json"))
 	if err := s.render(); err != nil {
@@ -427,7 +470,8 @@ func (s *Stack) startApps(ctx context.Context) error {
 		a := shiftApp(base, s.opts.PortOffset)
 		appToken, daprToken := randomToken(), randomToken()
 		level := firstNonEmpty(a.LogLevel, s.file.Common.LogLevel, "info")
-		denv := append(append([]string{}, s.opts.Env...),
+		denv := append(append([]string{}, s.opts.Env...), s.kekEnv...)
+		denv = append(denv,
 			"DAPR_TRUST_ANCHORS="+string(anchors), "APP_API_TOKEN="+appToken, "DAPR_API_TOKEN="+daprToken,
 			"DAPR_HOST_IP=127.0.0.1", "NAMESPACE=default")
 		dargs := []string{daprd}

@@ -19,10 +19,13 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/token"
 )
 
-// storedKey is one signing key as kept in auth's state store.
+// storedKey is one signing key. In memory it holds the seed; in auth's
+// state store only the sealed seed and the id of the key that sealed it.
 type storedKey struct {
 	Kid       string     `json:"kid"`
-	Seed      []byte     `json:"seed"`
+	Seed      []byte     `json:"seed,omitempty"` // never stored (a legacy set may hold it until resealed)
+	Sealed    []byte     `json:"sealed,omitempty"`
+	KEK       string     `json:"kek,omitempty"`
 	CreatedAt time.Time  `json:"createdAt"`
 	RetiredAt *time.Time `json:"retiredAt,omitempty"`
 }
@@ -38,6 +41,8 @@ const keySetID = "signing"
 // provided by the secret store replaces them (then rotation happens there).
 type KeyRing struct {
 	repo     state.Repo[keySet]
+	sealer   *sealer
+	local    bool // a stored set sealed under another key may be replaced (a developer's machine)
 	external *storedKey
 	keepFor  time.Duration // how long a retired key still verifies
 	now      func() time.Time
@@ -85,10 +90,20 @@ func (k *KeyRing) Load(ctx context.Context) error {
 	err := state.Transact(ctx, k.repo.KV, func(tx *state.Tx) error {
 		set, err := k.repo.Read(ctx, tx, keySetID)
 		if err == nil {
-			keys = set.Keys
-			return nil
-		}
-		if !errors.Is(err, state.ErrNotFound) {
+			opened, plain, err := k.openAll(set.Keys)
+			switch {
+			case errors.Is(err, errOtherKEK) && k.local:
+				// a developer's stack that lost its key-encryption key: start a new set
+			case err != nil:
+				return err
+			case !plain:
+				keys = opened
+				return nil
+			default: // a set stored before sealing: seal it now
+				keys = opened
+				return k.write(tx, opened)
+			}
+		} else if !errors.Is(err, state.ErrNotFound) {
 			return err
 		}
 		nk, err := newStoredKey(k.now())
@@ -96,13 +111,40 @@ func (k *KeyRing) Load(ctx context.Context) error {
 			return err
 		}
 		keys = []storedKey{nk}
-		return k.repo.Write(tx, keySetID, &keySet{Keys: keys}) // only if still absent: another replica may win
+		return k.write(tx, keys) // only if still as read: another replica may win
 	})
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
 	k.install(keys)
 	return nil
+}
+
+// openAll opens every sealed seed; plain reports a seed stored unsealed.
+func (k *KeyRing) openAll(stored []storedKey) (keys []storedKey, plain bool, err error) {
+	for _, sk := range stored {
+		if len(sk.Sealed) == 0 {
+			plain = true
+		}
+		o, err := k.sealer.open(sk)
+		if err != nil {
+			return nil, false, err
+		}
+		keys = append(keys, o)
+	}
+	return keys, plain, nil
+}
+
+// write stores keys sealed.
+func (k *KeyRing) write(tx *state.Tx, keys []storedKey) error {
+	sealed := make([]storedKey, len(keys))
+	for i, sk := range keys {
+		var err error
+		if sealed[i], err = k.sealer.seal(sk); err != nil {
+			return err
+		}
+	}
+	return k.repo.Write(tx, keySetID, &keySet{Keys: sealed})
 }
 
 func (k *KeyRing) install(keys []storedKey) {
@@ -166,24 +208,33 @@ func (k *KeyRing) Rotate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	set, err := k.repo.Update(ctx, keySetID, func(s *keySet) error {
-		kept := s.Keys[:0]
-		for _, sk := range s.Keys {
+	var keys []storedKey
+	err = state.Transact(ctx, k.repo.KV, func(tx *state.Tx) error {
+		set, err := k.repo.Read(ctx, tx, keySetID)
+		if err != nil {
+			return err
+		}
+		opened, _, err := k.openAll(set.Keys)
+		if err != nil {
+			return err
+		}
+		keys = nil
+		for _, sk := range opened {
 			if sk.RetiredAt == nil {
 				t := now
 				sk.RetiredAt = &t
 			}
 			if now.Sub(*sk.RetiredAt) <= k.keepFor {
-				kept = append(kept, sk)
+				keys = append(keys, sk)
 			}
 		}
-		s.Keys = append(kept, nk)
-		return nil
+		keys = append(keys, nk)
+		return k.write(tx, keys)
 	})
 	if err != nil {
 		return "", err
 	}
-	k.install(set.Keys)
+	k.install(keys)
 	return nk.Kid, nil
 }
 

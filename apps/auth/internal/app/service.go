@@ -54,6 +54,12 @@ type Config struct {
 	AdminPassword   string
 	// SigningSeed, when set, is the signing key from the secret store.
 	SigningSeed []byte
+	// KeyEncryptionKey seals the signing keys auth keeps in its state store
+	// (32 bytes, from the secret store). Without one (a developer's machine
+	// only) auth seals with a key of its own that lasts until it restarts.
+	KeyEncryptionKey []byte
+	// Local: a developer's machine (HARMONIA_LOCAL=1).
+	Local bool
 }
 
 // Service implements auth's use cases.
@@ -93,7 +99,19 @@ func New(cfg Config, kv state.KV, profiles Profiles, pub Publisher, now func() t
 		pub:       pub,
 		now:       now,
 	}
-	s.Keys = &KeyRing{repo: state.Repo[keySet]{KV: kv, Prefix: "keys|"}, keepFor: cfg.AccessTTL + time.Hour, now: now}
+	kek := cfg.KeyEncryptionKey
+	if len(kek) == 0 { // a key of this process's own: what it seals, only it can open
+		kek = make([]byte, 32)
+		if _, err := rand.Read(kek); err != nil {
+			return nil, err
+		}
+	}
+	seal, err := newSealer(kek)
+	if err != nil {
+		return nil, err
+	}
+	s.Keys = &KeyRing{repo: state.Repo[keySet]{KV: kv, Prefix: "keys|"}, sealer: seal, local: cfg.Local,
+		keepFor: cfg.AccessTTL + time.Hour, now: now}
 	if len(cfg.SigningSeed) > 0 {
 		k := storedKey{Seed: cfg.SigningSeed, CreatedAt: now()}
 		k.Kid = KeyIDFor(ed25519Public(cfg.SigningSeed))

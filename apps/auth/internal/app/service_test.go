@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -332,5 +335,87 @@ func TestPasswordHashRoundTrip(t *testing.T) {
 	}
 	if _, err := CheckPassword("x", "$bcrypt$..."); err == nil {
 		t.Fatal("foreign hash accepted")
+	}
+}
+
+// Signing-key seeds never reach the state store in plain text: the stored
+// set holds AES-GCM ciphertext and the id of the key that sealed it.
+func TestSigningKeysAreSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	kek := bytes.Repeat([]byte{7}, 32)
+	mk := func(kek []byte, local bool) *Service {
+		s, err := New(Config{AccessTTL: time.Minute, RefreshTTL: time.Hour, Argon2: Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1},
+			KeyEncryptionKey: kek, Local: local}, kv, &fakeProfiles{}, &pubsub.Memory{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := mk(kek, false)
+	if err := s.Keys.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kid, key, err := s.Keys.Signer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := key.Seed()
+	raw, _, err := kv.Get(ctx, "keys|signing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(base64.StdEncoding.EncodeToString(seed))) || bytes.Contains(raw, seed) || !bytes.Contains(raw, []byte(`"sealed"`)) {
+		t.Fatalf("the stored key set holds the seed: %s", raw)
+	}
+	// the same key-encryption key opens it (another replica, a restart)
+	again := mk(kek, false)
+	if err := again.Keys.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if k2, _, _ := again.Keys.Signer(ctx); k2 != kid {
+		t.Fatalf("reloaded %s, want %s", k2, kid)
+	}
+	// rotation stores sealed keys too
+	if _, err := again.Keys.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw, _, _ = kv.Get(ctx, "keys|signing")
+	if bytes.Contains(raw, []byte(`"seed"`)) {
+		t.Fatalf("rotation stored a seed: %s", raw)
+	}
+	// another key-encryption key cannot open it: fail closed, except on a
+	// developer's machine, where a new set replaces it
+	if err := mk(bytes.Repeat([]byte{8}, 32), false).Keys.Load(ctx); err == nil {
+		t.Fatal("opened with the wrong key-encryption key")
+	}
+	if err := mk(bytes.Repeat([]byte{8}, 32), true).Keys.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A set stored in plain text before sealing existed is sealed on load.
+func TestPlainKeySetIsSealedOnLoad(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	nk, _ := newStoredKey(time.Now())
+	legacy, _ := json.Marshal(keySet{Keys: []storedKey{nk}})
+	if err := kv.Transact(ctx, []state.Op{{Key: "keys|signing", Value: legacy}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{AccessTTL: time.Minute, RefreshTTL: time.Hour, Argon2: Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1},
+		KeyEncryptionKey: bytes.Repeat([]byte{7}, 32)}, kv, &fakeProfiles{}, &pubsub.Memory{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Keys.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kid, _, _ := s.Keys.Signer(ctx); kid != nk.Kid {
+		t.Fatalf("the legacy key was not kept: %s", kid)
+	}
+	raw, _, _ := kv.Get(ctx, "keys|signing")
+	if bytes.Contains(raw, []byte(`"seed"`)) {
+		t.Fatalf("still plain: %s", raw)
 	}
 }
