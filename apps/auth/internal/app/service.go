@@ -259,7 +259,8 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 		return Tokens{}, herr
 	}
 	if err != nil || !ok {
-		return Tokens{}, domain.ErrBadCredentials // the attempt is counted already
+		s.recordFailure(ctx, email)
+		return Tokens{}, domain.ErrBadCredentials
 	}
 	if err := s.releaseAttempt(ctx, email, clientIP); err != nil {
 		platform.Logger(ctx).Warn("could not give back a successful sign-in's attempt", slog.String("error", err.Error()))
@@ -308,6 +309,18 @@ func (s *Service) reserveAttempt(ctx context.Context, email, clientIP string) er
 		return domain.ErrThrottled(wait)
 	}
 	return nil
+}
+
+// recordFailure turns the account's reserved attempt into a failure.
+func (s *Service) recordFailure(ctx context.Context, email string) {
+	now := s.now()
+	_, err := s.throttles.Upsert(ctx, accountThrottle(email), func(t *domain.Throttle, _ bool) error {
+		t.Fail(s.cfg.AccountThrottle, now)
+		return nil
+	})
+	if err != nil {
+		platform.Logger(ctx).Warn("could not record a failed sign-in", slog.String("error", err.Error()))
+	}
 }
 
 // releaseAttempt clears the account's count and gives the address its

@@ -193,6 +193,28 @@ func TestParallelGuessesGetNoMoreChecksThanTheThrottle(t *testing.T) {
 	}
 }
 
+// Several correct sign-ins at once (a double click, a few devices) never
+// lock the account: only failures do.
+func TestParallelCorrectSignInsDoNotLock(t *testing.T) {
+	s, _, _, _, _ := newService(t)
+	ctx := context.Background()
+	if _, err := s.Register(ctx, reg("busy@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = s.Login(ctx, "busy@example.com", "a-long-password", "")
+		}()
+	}
+	wg.Wait()
+	if _, err := s.Login(ctx, "busy@example.com", "a-long-password", ""); err != nil {
+		t.Fatalf("after parallel correct sign-ins: %v", err)
+	}
+}
+
 // A listener whose sign-in was locked by someone guessing still renews.
 func TestLockedSignInDoesNotStopBilling(t *testing.T) {
 	s, _, _, _, _ := newService(t)

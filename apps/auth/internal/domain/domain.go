@@ -111,14 +111,24 @@ type ThrottlePolicy struct {
 	Lockout     time.Duration
 }
 
-// Throttle counts one account's sign-in attempts that were not followed by
-// a success. An attempt is counted before its password is checked, so
-// parallel guesses cannot get more checks than the policy allows.
+// Throttle counts one account's failed sign-ins, and the attempts whose
+// password is being checked right now. An attempt is reserved before its
+// check, so parallel guesses get no more checks than the policy allows; only
+// failures lock the account (parallel correct sign-ins never do).
 type Throttle struct {
 	Failures    int       `json:"failures"`
 	WindowStart time.Time `json:"windowStart"`
 	LockedUntil time.Time `json:"lockedUntil"`
+	Pending     int       `json:"pending,omitempty"`
+	PendingAt   time.Time `json:"pendingAt,omitempty"`
 }
+
+// pendingFor is how long an attempt stays reserved without an outcome (a
+// crash between the reservation and the check frees it after this).
+const pendingFor = 30 * time.Second
+
+// busyWait is what an attempt refused because too many are in flight waits.
+const busyWait = time.Second
 
 // Locked returns how long the account stays locked, or 0.
 func (t Throttle) Locked(now time.Time) time.Duration {
@@ -128,8 +138,8 @@ func (t Throttle) Locked(now time.Time) time.Duration {
 	return 0
 }
 
-// Reserve counts one attempt, or refuses it and says how long to wait: an
-// attempt past MaxFailures in the window locks the account for Lockout.
+// Reserve takes one attempt, or refuses it and says how long to wait:
+// failures plus attempts in flight never exceed MaxFailures.
 func (t *Throttle) Reserve(p ThrottlePolicy, now time.Time) time.Duration {
 	if wait := t.Locked(now); wait > 0 {
 		return wait
@@ -137,12 +147,30 @@ func (t *Throttle) Reserve(p ThrottlePolicy, now time.Time) time.Duration {
 	if now.Sub(t.WindowStart) > p.Window {
 		t.Failures, t.WindowStart = 0, now
 	}
-	if t.Failures >= p.MaxFailures {
-		t.LockedUntil, t.Failures, t.WindowStart = now.Add(p.Lockout), 0, now
-		return p.Lockout
+	if now.Sub(t.PendingAt) > pendingFor {
+		t.Pending = 0
+	}
+	if t.Failures+t.Pending >= p.MaxFailures {
+		return busyWait
+	}
+	t.Pending++
+	t.PendingAt = now
+	return 0
+}
+
+// Fail records a reserved attempt's failure; reaching MaxFailures in the
+// window locks the account for Lockout.
+func (t *Throttle) Fail(p ThrottlePolicy, now time.Time) {
+	if t.Pending > 0 {
+		t.Pending--
+	}
+	if now.Sub(t.WindowStart) > p.Window {
+		t.Failures, t.WindowStart = 0, now
 	}
 	t.Failures++
-	return 0
+	if t.Failures >= p.MaxFailures {
+		t.LockedUntil, t.Failures, t.WindowStart = now.Add(p.Lockout), 0, now
+	}
 }
 
 // AddressPolicy slows one client address down instead of locking it (one

@@ -59,23 +59,44 @@ func TestThrottleCountsAttemptsThenLocks(t *testing.T) {
 	p := ThrottlePolicy{MaxFailures: 3, Window: time.Minute, Lockout: 5 * time.Minute}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var th Throttle
+	// three attempts in flight at once; a fourth waits, and nothing locks
 	for i := 0; i < 3; i++ {
-		if wait := th.Reserve(p, start.Add(time.Duration(i)*time.Second)); wait != 0 {
+		if th.Reserve(p, start) != 0 {
 			t.Fatalf("attempt %d refused", i+1)
 		}
 	}
-	if got := th.Reserve(p, start.Add(20*time.Second)); got != 5*time.Minute {
-		t.Fatalf("the fourth attempt in the window: wait %v", got)
+	if wait := th.Reserve(p, start); wait != time.Second || th.Locked(start) != 0 {
+		t.Fatalf("a fourth attempt in flight: wait %v, locked %v", wait, th.Locked(start))
 	}
-	if th.Locked(start.Add(20*time.Second+5*time.Minute)) != 0 {
-		t.Fatal("lock did not end")
+	// three failures lock
+	for i := 0; i < 3; i++ {
+		th.Fail(p, start.Add(time.Duration(i)*time.Second))
 	}
-	// attempts spread beyond the window never lock
+	if got := th.Locked(start.Add(2 * time.Second)); got != 5*time.Minute {
+		t.Fatalf("lock = %v", got)
+	}
+	if th.Reserve(p, start.Add(3*time.Second)) == 0 {
+		t.Fatal("a locked account took an attempt")
+	}
+	// a reservation whose outcome never came (a crash) is freed after a while
+	var stuck Throttle
+	for i := 0; i < 3; i++ {
+		stuck.Reserve(p, start)
+	}
+	if stuck.Reserve(p, start.Add(time.Minute)) != 0 {
+		t.Fatal("stale reservations held the account")
+	}
+	// failures spread beyond the window never lock
 	var slow Throttle
 	for i := 0; i < 10; i++ {
-		if slow.Reserve(p, start.Add(time.Duration(i)*2*time.Minute)) != 0 {
-			t.Fatal("slow attempts locked")
+		at := start.Add(time.Duration(i) * 2 * time.Minute)
+		if slow.Reserve(p, at) != 0 {
+			t.Fatal("slow attempts refused")
 		}
+		slow.Fail(p, at)
+	}
+	if slow.Locked(start.Add(20*time.Minute)) != 0 {
+		t.Fatal("slow failures locked")
 	}
 }
 
