@@ -259,44 +259,41 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 		return Tokens{}, herr
 	}
 	if err != nil || !ok {
-		s.recordFailure(ctx, email)
+		s.recordFailure(ctx, email, clientIP)
 		return Tokens{}, domain.ErrBadCredentials
 	}
-	if err := s.releaseAttempt(ctx, email, clientIP); err != nil {
+	if err := s.releaseAttempt(ctx, email); err != nil {
 		platform.Logger(ctx).Warn("could not give back a successful sign-in's attempt", slog.String("error", err.Error()))
 	}
 	return s.issue(ctx, acc, "")
 }
 
-// reserveAttempt counts one sign-in attempt on the account and the address
-// in one transaction, or refuses it (429 with the wait). Under so many
-// parallel attempts that the transaction keeps conflicting, it refuses too:
+// reserveAttempt reserves one sign-in attempt on the account, or refuses it
+// (429 with the wait) while the account is locked, too many of its attempts
+// are in flight, or the client address has spent its failures. Under so many
+// parallel attempts that the transaction keeps conflicting it refuses too:
 // the throttle fails closed.
 func (s *Service) reserveAttempt(ctx context.Context, email, clientIP string) error {
 	now := s.now()
+	if clientIP != "" {
+		b, err := s.buckets.Get(ctx, addressThrottle(clientIP))
+		switch {
+		case err == nil:
+			if wait := b.Wait(s.cfg.AddressThrottle, now, true); wait > 0 {
+				return domain.ErrThrottled(wait)
+			}
+		case !errors.Is(err, state.ErrNotFound):
+			return err
+		}
+	}
 	var wait time.Duration
 	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
-		wait = 0
-		if clientIP != "" {
-			b, err := s.buckets.ReadOrNew(ctx, tx, addressThrottle(clientIP))
-			if err != nil {
-				return err
-			}
-			exists := !b.At.IsZero()
-			if wait = b.Take(s.cfg.AddressThrottle, now, exists); wait > 0 {
-				return nil // refused: nothing to write
-			}
-			if err := s.buckets.Write(tx, addressThrottle(clientIP), b); err != nil {
-				return err
-			}
-		}
 		t, err := s.throttles.ReadOrNew(ctx, tx, accountThrottle(email))
 		if err != nil {
 			return err
 		}
-		wait = t.Reserve(s.cfg.AccountThrottle, now)
-		if wait > 0 && clientIP != "" {
-			tx.Discard() // the account refused: the address keeps its attempt
+		if wait = t.Reserve(s.cfg.AccountThrottle, now); wait > 0 {
+			return nil
 		}
 		return s.throttles.Write(tx, accountThrottle(email), t)
 	})
@@ -311,33 +308,31 @@ func (s *Service) reserveAttempt(ctx context.Context, email, clientIP string) er
 	return nil
 }
 
-// recordFailure turns the account's reserved attempt into a failure.
-func (s *Service) recordFailure(ctx context.Context, email string) {
+// recordFailure turns the account's reserved attempt into a failure and
+// spends one of the client address's attempts.
+func (s *Service) recordFailure(ctx context.Context, email, clientIP string) {
 	now := s.now()
-	_, err := s.throttles.Upsert(ctx, accountThrottle(email), func(t *domain.Throttle, _ bool) error {
+	log := platform.Logger(ctx)
+	if _, err := s.throttles.Upsert(ctx, accountThrottle(email), func(t *domain.Throttle, _ bool) error {
 		t.Fail(s.cfg.AccountThrottle, now)
 		return nil
-	})
-	if err != nil {
-		platform.Logger(ctx).Warn("could not record a failed sign-in", slog.String("error", err.Error()))
+	}); err != nil {
+		log.Warn("could not record a failed sign-in", slog.String("error", err.Error()))
+	}
+	if clientIP == "" {
+		return
+	}
+	if _, err := s.buckets.Upsert(ctx, addressThrottle(clientIP), func(b *domain.Bucket, exists bool) error {
+		b.Take(s.cfg.AddressThrottle, now, exists)
+		return nil
+	}); err != nil {
+		log.Warn("could not count a failed sign-in against its address", slog.String("error", err.Error()))
 	}
 }
 
-// releaseAttempt clears the account's count and gives the address its
-// attempt back after a success.
-func (s *Service) releaseAttempt(ctx context.Context, email, clientIP string) error {
-	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
-		s.throttles.Remove(tx, accountThrottle(email))
-		if clientIP == "" {
-			return nil
-		}
-		b, err := s.buckets.ReadOrNew(ctx, tx, addressThrottle(clientIP))
-		if err != nil || b.At.IsZero() {
-			return err
-		}
-		b.GiveBack(s.cfg.AddressThrottle)
-		return s.buckets.Write(tx, addressThrottle(clientIP), b)
-	})
+// releaseAttempt clears the account's count after a success.
+func (s *Service) releaseAttempt(ctx context.Context, email string) error {
+	return s.throttles.Delete(ctx, accountThrottle(email))
 }
 
 func (s *Service) accountByEmail(ctx context.Context, email string) (*domain.Account, error) {

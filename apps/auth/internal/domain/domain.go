@@ -187,9 +187,9 @@ type Bucket struct {
 	At     time.Time `json:"at"`
 }
 
-// Take spends one attempt, or says how long until one is free. A bucket
-// never used before (exists false) starts full.
-func (b *Bucket) Take(p AddressPolicy, now time.Time, exists bool) time.Duration {
+// refill brings the bucket up to now. A bucket never used before (exists
+// false) starts full.
+func (b *Bucket) refill(p AddressPolicy, now time.Time, exists bool) {
 	if !exists {
 		b.Tokens, b.At = float64(p.Burst), now
 	}
@@ -197,15 +197,25 @@ func (b *Bucket) Take(p AddressPolicy, now time.Time, exists bool) time.Duration
 		b.Tokens = min(float64(p.Burst), b.Tokens+float64(elapsed)/float64(p.Refill))
 	}
 	b.At = now
+}
+
+// Wait says how long the address waits for its next attempt (0: none).
+// It changes nothing: a sign-in only reads the bucket.
+func (b Bucket) Wait(p AddressPolicy, now time.Time, exists bool) time.Duration {
+	b.refill(p, now, exists)
 	if b.Tokens < 1 {
 		return time.Duration((1 - b.Tokens) * float64(p.Refill))
 	}
-	b.Tokens--
 	return 0
 }
 
-// GiveBack returns the attempt a successful sign-in spent.
-func (b *Bucket) GiveBack(p AddressPolicy) { b.Tokens = min(float64(p.Burst), b.Tokens+1) }
+// Take spends one attempt for a failed sign-in. Only failures write the
+// bucket, so the sign-ins of many listeners behind one address (a NAT, an
+// ingress) never contend for it.
+func (b *Bucket) Take(p AddressPolicy, now time.Time, exists bool) {
+	b.refill(p, now, exists)
+	b.Tokens = max(0, b.Tokens-1)
+}
 
 // ErrThrottled is returned while a key is locked.
 func ErrThrottled(wait time.Duration) error {

@@ -104,20 +104,17 @@ func TestBucketSlowsAnAddressDown(t *testing.T) {
 	p := AddressPolicy{Burst: 3, Refill: 20 * time.Second}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var b Bucket
-	for i := 0; i < 3; i++ {
-		if b.Take(p, now, i > 0) != 0 {
-			t.Fatalf("attempt %d of the burst refused", i+1)
-		}
+	if b.Wait(p, now, false) != 0 {
+		t.Fatal("a new address waits")
 	}
-	if wait := b.Take(p, now, true); wait != 20*time.Second {
-		t.Fatalf("past the burst: wait %v", wait)
+	for i := 0; i < 3; i++ {
+		b.Take(p, now, i > 0)
+	}
+	if wait := b.Wait(p, now, true); wait != 20*time.Second {
+		t.Fatalf("after the burst of failures: wait %v", wait)
 	}
 	// a few attempts a minute past the limit, not a 15-minute lockout
-	if b.Take(p, now.Add(20*time.Second), true) != 0 {
+	if b.Wait(p, now.Add(20*time.Second), true) != 0 {
 		t.Fatal("no attempt after one refill")
-	}
-	b.GiveBack(p)
-	if b.Tokens != 1 {
-		t.Fatal(b.Tokens)
 	}
 }
