@@ -387,6 +387,7 @@ func TestFamilyMembersHearWholeTracks(t *testing.T) {
 		t.Fatalf("someone else's invitations: %d %s", r.Status, r.Body)
 	}
 	expectProblem(t, do(t, "POST", gw+"/me/invitations/"+inv.ID+"/accept", eve.AccessToken, nil), 404, "")
+	expectProblem(t, do(t, "POST", gw+"/me/invitations/not-an-id/accept", kid.AccessToken, nil), 400, "id")
 	// the invitee sees it and accepts
 	if r := do(t, "GET", gw+"/me/invitations", kid.AccessToken, nil); !strings.Contains(string(r.Body), inv.ID) {
 		t.Fatalf("the invitee does not see the invitation: %s", r.Body)
@@ -404,7 +405,9 @@ func TestFamilyMembersHearWholeTracks(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	// another listener's plan cannot strip the member; the owner can
-	expect(t, do(t, "DELETE", gw+"/subscriptions/"+s.ID+"/members/"+kid.UserID, eve.AccessToken, nil), 404)
+	expectProblem(t, do(t, "DELETE", gw+"/subscriptions/"+s.ID+"/members/"+kid.UserID, eve.AccessToken, nil), 404, "")
+	expectProblem(t, do(t, "DELETE", gw+"/subscriptions/"+s.ID+"/members/not-an-id", owner.AccessToken, nil), 400, "userId")
+	expectProblem(t, do(t, "POST", gw+"/subscriptions/"+s.ID+"/members", owner.AccessToken, map[string]string{"email": kid.Email, "role": "x"}), 400, "")
 	expect(t, do(t, "DELETE", gw+"/subscriptions/"+s.ID+"/members/"+kid.UserID, owner.AccessToken, nil), 200)
 	for deadline = time.Now().Add(20 * time.Second); whole(); {
 		if time.Now().After(deadline) {

@@ -94,11 +94,6 @@ func (tx *Tx) stage(op Op) {
 	tx.ops = append(tx.ops, op)
 }
 
-// Discard drops the writes staged so far (what was read stays read).
-func (tx *Tx) Discard() {
-	tx.ops, tx.index = nil, map[string]int{}
-}
-
 // Announce makes the transaction publish e when it commits (Dapr's
 // transactional outbox): see the outbox rule on Tx.
 func (tx *Tx) Announce(e *Event) { tx.event = e }

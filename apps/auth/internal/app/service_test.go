@@ -441,3 +441,35 @@ func TestPlainKeySetIsSealedOnLoad(t *testing.T) {
 		t.Fatalf("still plain: %s", raw)
 	}
 }
+
+// Two replicas starting on an empty store at once end with one key set.
+func TestReplicasCreateOneKeySet(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	kek := bytes.Repeat([]byte{9}, 32)
+	kids := make([]string, 4)
+	var wg sync.WaitGroup
+	for i := range kids {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			s, err := New(Config{AccessTTL: time.Minute, RefreshTTL: time.Hour, Argon2: Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1},
+				KeyEncryptionKey: kek}, kv, &fakeProfiles{}, &pubsub.Memory{}, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.Keys.Load(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			kids[i], _, _ = s.Keys.Signer(ctx)
+		}(i)
+	}
+	wg.Wait()
+	for _, k := range kids {
+		if k == "" || k != kids[0] {
+			t.Fatalf("replicas sign with different keys: %v", kids)
+		}
+	}
+}

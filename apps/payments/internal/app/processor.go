@@ -136,9 +136,3 @@ func (s *Simulator) Refund(ctx context.Context, ref string, amount int64, key st
 	}
 	return err
 }
-
-// Refunds counts the refunds the simulator has made (tests).
-func (s *Simulator) Refunds(ctx context.Context, keys ...string) int {
-	rs, _ := s.refunded.GetMany(ctx, keys)
-	return len(rs)
-}

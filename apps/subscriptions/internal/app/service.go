@@ -168,13 +168,6 @@ func (s *Service) Subscribe(ctx context.Context, userID, key, planID, paymentMet
 	if plan.Price == 0 {
 		return nil, domain.ErrFreePlan
 	}
-	if cur, err := s.Current(ctx, userID); err == nil && cur.Open() {
-		// the same key may have committed since we looked: that is not a conflict
-		if prev, err := s.idem.Get(ctx, idemID(userID, key)); err == nil {
-			return s.resume(ctx, prev.SubscriptionID)
-		}
-		return nil, domain.ErrAlreadyOpen
-	}
 	now := s.now().UTC()
 	sub := &domain.Subscription{ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, PlanID: plan.ID, PaymentMethodID: paymentMethodID,
 		Key: key, Status: domain.Pending, Step: "starting", Members: []string{}, CreatedAt: now, UpdatedAt: now}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
@@ -242,3 +243,48 @@ type lockedWF struct{}
 
 func (*lockedWF) StartCheckout(context.Context, string) error { return nil }
 func (*lockedWF) RaiseCancel(context.Context, string) error   { return nil }
+
+// Acceptances at once: the plan's room holds (owner plus 5), and one
+// invitation accepted twice at once makes one member.
+func TestConcurrentAcceptancesKeepTheRoom(t *testing.T) {
+	ctx := context.Background()
+	accounts := accountsByEmail{}
+	for i := 0; i < 7; i++ {
+		accounts[fmt.Sprintf("c%d@example.com", i)] = fmt.Sprintf("01930000-0000-7000-8000-00000000c00%d", i)
+	}
+	s, _, sub := familyService(t, accounts)
+	_, _ = s.subs.Update(ctx, sub.ID, func(x *domain.Subscription) error { x.Status = domain.Active; return nil })
+	var invs []*domain.Invitation
+	for i := 0; i < 7; i++ {
+		inv, err := s.Invite(ctx, owner, sub.ID, fmt.Sprintf("c%d@example.com", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		invs = append(invs, inv)
+	}
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for i, inv := range invs {
+		for twice := 0; twice < 2; twice++ { // each invitee clicks twice
+			wg.Add(1)
+			go func(user, id string) {
+				defer wg.Done()
+				if _, err := s.Accept(ctx, user, id); err == nil {
+					ok.Add(1)
+				}
+			}(accounts[fmt.Sprintf("c%d@example.com", i)], inv.ID)
+		}
+	}
+	wg.Wait()
+	got, _ := s.subs.Get(ctx, sub.ID)
+	if len(got.Members) != 5 || ok.Load() != 5 {
+		t.Fatalf("%d members, %d acceptances succeeded; the plan has room for 5", len(got.Members), ok.Load())
+	}
+	seen := map[string]bool{}
+	for _, m := range got.Members {
+		if seen[m] {
+			t.Fatalf("a member twice: %v", got.Members)
+		}
+		seen[m] = true
+	}
+}
