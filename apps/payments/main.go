@@ -12,6 +12,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/payments/internal/ports"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
 
 func main() { platform.Main("payments", run) }
@@ -22,6 +23,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	store := env.String("PAYMENTS_STATE_STORE", "payments-store")
 	chargeTimeout := env.Duration("PAYMENTS_CHARGE_TIMEOUT", 2*time.Second)
 	slow := env.Duration("PAYMENTS_SIMULATOR_SLOW", 10*time.Second)
+	pubsubName := env.String("PUBSUB_NAME", "pubsub")
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -32,5 +34,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	kv := dapr.NewStateStore(sc, store)
 	service := app.New(kv, app.NewSimulator(slow, kv), adapters.Auth{Invoker: dapr.NewInvoker(sc)}, chargeTimeout, nil)
 	ports.Routes(svc.Router, service)
+	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}
+	ports.Events(svc.Router, subs, service)
+	subs.Mount(svc.Router)
 	return svc.Run(ctx)
 }

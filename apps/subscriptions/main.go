@@ -16,6 +16,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/ports"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
 
 func main() { platform.Main("subscriptions", run) }
@@ -33,6 +34,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		TestHooks:            env.Bool("SUBSCRIPTIONS_TEST_HOOKS", false),
 	}
 	store := env.String("SUBSCRIPTIONS_STATE_STORE", "subscriptions-store")
+	pubsubName := env.String("PUBSUB_NAME", "pubsub")
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -41,8 +43,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	sc := dapr.NewSidecar(common)
 	defer sc.Close()
 	inv := dapr.NewInvoker(sc)
-	service := app.New(cfg, dapr.NewStateStore(sc, store), adapters.Payments{Invoker: inv}, adapters.Accounts{Invoker: inv},
-		dapr.NewPublisher(sc, env.String("PUBSUB_NAME", "pubsub")), nil)
+	kv := dapr.NewStateStore(sc, store)
+	service := app.New(cfg, kv, adapters.Payments{Invoker: inv}, adapters.Accounts{Invoker: inv},
+		dapr.NewPublisher(sc, pubsubName), nil)
 	conn, err := sc.Conn()
 	if err != nil {
 		return err
@@ -54,6 +57,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	ports.Routes(svc.Router, service)
+	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}
+	ports.Events(svc.Router, subs, service)
+	subs.Mount(svc.Router)
 	seeded := make(chan struct{})
 	svc.AddCheck("plans", func(context.Context) error {
 		select {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/adapters"
 	"github.com/harmonia-music/harmonia/apps/users/internal/app"
@@ -20,6 +21,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	common := platform.LoadCommon(env, "users")
 	store := env.String("USERS_STATE_STORE", "users-store")
 	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	retry := env.Duration("USERS_DELETION_RETRY", 30*time.Second)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -30,5 +32,27 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	service := app.New(dapr.NewStateStore(sc, store), adapters.AuthClient{Invoker: dapr.NewInvoker(sc)},
 		dapr.NewPublisher(sc, pubsubName), nil)
 	ports.Routes(svc.Router, service)
+	go finishDeletions(ctx, svc.Log, service, retry)
 	return svc.Run(ctx)
+}
+
+// finishDeletions completes account deletions that an earlier process (or a
+// failed call to auth) left unfinished: at start, then every interval.
+func finishDeletions(ctx context.Context, log *slog.Logger, s *app.Service, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.FinishDeletions(ctx); n > 0 || (err != nil && ctx.Err() == nil) {
+			attrs := []any{slog.Int("finished", n)}
+			if err != nil {
+				attrs = append(attrs, slog.String("error", err.Error()))
+			}
+			log.Info("unfinished account deletions", attrs...)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -102,3 +102,29 @@ func TestResourcePathsAreRelativeToTheAppFolder(t *testing.T) {
 		t.Fatal("no data paths found: the pattern is stale")
 	}
 }
+
+// Every SQLite state store overwrites what it deletes (secure_delete), so a
+// deleted account's rows do not linger in the file's free pages.
+func TestSQLiteStoresOverwriteDeletedRows(t *testing.T) {
+	files, _ := filepath.Glob("../../components/*.yaml")
+	stores := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(b), "\n---") {
+			if !strings.Contains(doc, "type: state.sqlite") {
+				continue
+			}
+			stores++
+			m := regexp.MustCompile(`connectionString\s*\n\s*value:\s*"([^"]*)"`).FindStringSubmatch(doc)
+			if m == nil || !strings.Contains(m[1], "_pragma=secure_delete(1)") {
+				t.Errorf("%s: a SQLite store without _pragma=secure_delete(1): %v", f, m)
+			}
+		}
+	}
+	if stores < 7 {
+		t.Fatalf("found only %d SQLite stores: the pattern is stale", stores)
+	}
+}

@@ -19,9 +19,9 @@ type Spec struct {
 
 // Catalog lists every event; a test checks it against the apps' code.
 var Catalog = []Spec{
-	{Event: UserRegistered{}, Version: 1, Publisher: "auth", Doc: "An account was created: credentials in auth, then the profile in users (a failed profile removes the credentials again, and nothing is published)."},
+	{Event: UserRegistered{}, Version: 1, Publisher: "auth", Doc: "An account was created: credentials in auth, then the profile in users (a failed profile removes the credentials again, and nothing is published). No email or name: a consumer that needs them reads them from users."},
 	{Event: UserUpdated{}, Version: 1, Publisher: "users", Doc: "A profile or its preferences changed; `fields` names what changed."},
-	{Event: UserDeleted{}, Version: 1, Publisher: "users", Subscribers: []string{"playlists"}, Doc: "An account was deleted; every service forgets what it holds of the user."},
+	{Event: UserDeleted{}, Version: 1, Publisher: "users", Subscribers: []string{"albums", "payments", "playlists", "subscriptions"}, Outbox: true, Doc: "An account was deleted: auth's credentials and users' profile are gone, and it commits with users' tombstone of the account (so it is sent even if users stops right after). Each subscriber forgets what it holds of the user: playlists deletes theirs, subscriptions cancels their subscription and removes memberships and invitations, payments deletes payment methods and pseudonymises charges, albums detaches them from artists they managed."},
 	{Event: ArtistCreated{}, Version: 1, Publisher: "albums", Doc: "A catalogue artist was created; `version` orders changes to one artist."},
 	{Event: ArtistUpdated{}, Version: 1, Doc: "A catalogue artist changed. Not published yet: albums has no artist edit (the search issue adds it)."},
 	{Event: ArtistFollowed{}, Version: 1, Publisher: "users", Doc: "A listener started following an artist."},

@@ -52,11 +52,10 @@ const (
 )
 
 // UserRegistered: an account was created (credentials in auth, the profile
-// in users).
+// in users). It carries no email or name: events stay in the broker's
+// streams, so a consumer that needs them asks users by invocation.
 type UserRegistered struct {
 	UserID       string    `json:"userId" event:"required"`
-	Email        string    `json:"email"`
-	DisplayName  string    `json:"displayName"`
 	Country      string    `json:"country,omitempty"`
 	BirthYear    int       `json:"birthYear,omitempty"`
 	RegisteredAt time.Time `json:"registeredAt" event:"required"`

@@ -188,3 +188,31 @@ func TestPubsubScopesFollowTheCatalog(t *testing.T) {
 		}
 	}
 }
+
+// Events stay in the broker's streams after an account is deleted, so none
+// carries a listener's contact details or name: consumers read those from
+// users by invocation, and only while the account exists.
+func TestNoEventCarriesPersonalContactData(t *testing.T) {
+	personal := map[string]bool{"email": true, "displayName": true, "phone": true, "holderName": true,
+		"firstName": true, "lastName": true, "address": true}
+	var walk func(path string, tp reflect.Type)
+	walk = func(path string, tp reflect.Type) {
+		for tp.Kind() == reflect.Pointer || tp.Kind() == reflect.Slice {
+			tp = tp.Elem()
+		}
+		if tp.Kind() != reflect.Struct {
+			return
+		}
+		for i := range tp.NumField() {
+			f := tp.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if personal[tag] && f.Type.Kind() == reflect.String {
+				t.Errorf("%s.%s (%q) is personal data in an event", path, f.Name, tag)
+			}
+			walk(path+"."+f.Name, f.Type)
+		}
+	}
+	for _, s := range Catalog {
+		walk(TypeName(s.Event), reflect.TypeOf(s.Event))
+	}
+}

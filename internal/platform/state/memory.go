@@ -23,6 +23,7 @@ type Memory struct {
 type memItem struct {
 	value []byte
 	etag  string
+	ttl   int // seconds asked for with the last write; 0 for none
 }
 
 // NewMemory returns an empty store.
@@ -83,12 +84,30 @@ func (m *Memory) Transact(_ context.Context, ops []Op) error {
 			continue
 		}
 		m.version++
-		m.data[op.Key] = memItem{value: append([]byte(nil), op.Value...), etag: strconv.Itoa(m.version)}
+		m.data[op.Key] = memItem{value: append([]byte(nil), op.Value...), etag: strconv.Itoa(m.version), ttl: op.TTLSeconds}
 	}
 	return nil
 }
 
-// Keys returns the number of stored keys.
+// TTL is the time to live the last write of key asked for (0: none).
+func (m *Memory) TTL(key string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.data[key].ttl
+}
+
+// Dump copies every key and value (tests look through it for what must be gone).
+func (m *Memory) Dump() map[string][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]byte, len(m.data))
+	for k, it := range m.data {
+		out[k] = append([]byte(nil), it.value...)
+	}
+	return out
+}
+
+// Len returns the number of stored keys.
 func (m *Memory) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
@@ -64,9 +65,22 @@ type Repo[T any] struct {
 	Prefix   string
 	NotFound error // returned when the id is unknown; ErrNotFound when nil
 	Retries  int   // conflicts retried by Update; MaxConflictRetries when zero
+	// TTL, when set, makes the store drop a value that long after its last
+	// write (for records that must not outlive their use, such as sign-in
+	// counters keyed by an address).
+	TTL time.Duration
 }
 
 func (r Repo[T]) key(id string) string { return r.Prefix + id }
+
+// write is the upsert of id with the repository's TTL.
+func (r Repo[T]) write(id string, b []byte) Op {
+	op := Op{Key: r.key(id), Value: b}
+	if r.TTL > 0 {
+		op.TTLSeconds = max(1, int(r.TTL/time.Second))
+	}
+	return op
+}
 
 func (r Repo[T]) notFound() error {
 	if r.NotFound != nil {
@@ -131,7 +145,9 @@ func (r Repo[T]) CreateOp(id string, v *T) (Op, error) {
 	if err != nil {
 		return Op{}, err
 	}
-	return Op{Key: r.key(id), Value: b, InsertOnly: true}, nil
+	op := r.write(id, b)
+	op.InsertOnly = true
+	return op, nil
 }
 
 // PutOp is an unconditional write of v.
@@ -140,7 +156,7 @@ func (r Repo[T]) PutOp(id string, v *T) (Op, error) {
 	if err != nil {
 		return Op{}, err
 	}
-	return Op{Key: r.key(id), Value: b}, nil
+	return r.write(id, b), nil
 }
 
 // DeleteOp deletes id.
@@ -212,7 +228,9 @@ func (r Repo[T]) update(ctx context.Context, id, ifMatch string, fn func(*T) (*E
 		if err != nil {
 			return nil, err
 		}
-		err = r.KV.Transact(ctx, []Op{{Key: r.key(id), Value: b, ETag: etag, Event: ev}})
+		op := r.write(id, b)
+		op.ETag, op.Event = etag, ev
+		err = r.KV.Transact(ctx, []Op{op})
 		switch {
 		case err == nil:
 			return v, nil

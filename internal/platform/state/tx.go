@@ -128,7 +128,7 @@ func (r Repo[T]) Write(tx *Tx, id string, v *T) error {
 	if err != nil {
 		return err
 	}
-	tx.stage(Op{Key: r.key(id), Value: b})
+	tx.stage(r.write(id, b))
 	return nil
 }
 
@@ -138,7 +138,9 @@ func (r Repo[T]) Insert(tx *Tx, id string, v *T) error {
 	if err != nil {
 		return err
 	}
-	tx.stage(Op{Key: r.key(id), Value: b, InsertOnly: true})
+	op := r.write(id, b)
+	op.InsertOnly = true
+	tx.stage(op)
 	return nil
 }
 

@@ -277,3 +277,39 @@ func (s *Service) UploadAudio(ctx context.Context, v domain.Viewer, trackID stri
 	defer s.forget()
 	return s.tracks.Update(ctx, trackID, func(tr *domain.Track) error { tr.Audio = audio; return nil })
 }
+
+// ForgetOwner detaches a deleted account from the artists it managed
+// (user.deleted): the artists and their albums stay in the catalogue, managed
+// by admins from then on. Running it again changes nothing.
+func (s *Service) ForgetOwner(ctx context.Context, userID string) error {
+	ix, err := s.catalogue.Get(ctx, indexID)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(ix.Artists, func(a domain.ArtistSummary) bool { return a.OwnerUserID == userID }) {
+		return nil
+	}
+	return s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+		for i := range ix.Artists {
+			if ix.Artists[i].OwnerUserID != userID {
+				continue
+			}
+			ix.Artists[i].OwnerUserID = ""
+			a, err := s.artists.Read(ctx, tx, ix.Artists[i].ID)
+			if errors.Is(err, domain.ErrArtistNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			a.OwnerUserID = ""
+			if err := s.artists.Write(tx, a.ID, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +235,29 @@ func TestPlaysFlushIntoTrending(t *testing.T) {
 	p, _ := f.s.Albums(ctx, f.fan, domain.AlbumQuery{Sort: "trending"})
 	if len(p.Items) != 2 || p.Items[0].ID != a.ID || p.Items[1].ID != b.ID {
 		t.Fatalf("trending: %+v", p.Items)
+	}
+}
+
+// A deleted account no longer manages its artist: no trace of its id is
+// left in the artist or the index, admins still can, and a redelivered
+// user.deleted changes nothing.
+func TestDeletedOwnerIsDetachedFromTheArtist(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	for range 2 {
+		if err := f.s.ForgetOwner(ctx, f.owner.UserID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range f.kv.Dump() {
+		if strings.Contains(string(v), f.owner.UserID) {
+			t.Fatalf("%s still names the deleted owner: %s", k, v)
+		}
+	}
+	if _, err := f.s.CreateAlbum(ctx, f.owner, domain.Album{ArtistID: f.artist.ID, Title: "A", Genre: "jazz", ReleaseDate: "2024-01-01"}); !errors.Is(err, domain.ErrNotYours) {
+		t.Fatalf("the deleted owner still manages the artist: %v", err)
+	}
+	if _, err := f.s.CreateAlbum(ctx, f.admin, domain.Album{ArtistID: f.artist.ID, Title: "A", Genre: "jazz", ReleaseDate: "2024-01-01"}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -38,11 +38,15 @@ func Routes(r *mux.Router, s *app.Service, maxAudio int) {
 	r.HandleFunc("/internal/tracks/{id}", h.internalTrack).Methods(http.MethodGet)
 }
 
-// Events subscribes the catalogue to the plays that feed trending.
+// Events subscribes the catalogue to the plays that feed trending, and to
+// deleted accounts (detached from the artists they managed).
 func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
 	pubsub.On(r, subs, func(_ context.Context, e events.TrackPlayed) error {
 		s.CountPlay(e.AlbumID)
 		return nil
+	})
+	pubsub.On(r, subs, func(ctx context.Context, e events.UserDeleted) error {
+		return s.ForgetOwner(ctx, e.UserID)
 	})
 }
 

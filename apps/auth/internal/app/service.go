@@ -87,17 +87,21 @@ func New(cfg Config, kv state.KV, profiles Profiles, pub Publisher, now func() t
 		now = time.Now
 	}
 	s := &Service{
-		cfg:       cfg,
-		kv:        kv,
-		accounts:  state.Repo[domain.Account]{KV: kv, Prefix: "account|", NotFound: domain.ErrAccountNotFound},
-		emails:    state.Repo[domain.EmailIndex]{KV: kv, Prefix: "email|"},
-		tokens:    state.Repo[domain.RefreshToken]{KV: kv, Prefix: "refresh|"},
-		families:  state.Repo[domain.Family]{KV: kv, Prefix: "family|"},
-		throttles: state.Repo[domain.Throttle]{KV: kv, Prefix: "throttle|"},
-		buckets:   state.Repo[domain.Bucket]{KV: kv, Prefix: "throttle|"},
-		profiles:  profiles,
-		pub:       pub,
-		now:       now,
+		cfg:      cfg,
+		kv:       kv,
+		accounts: state.Repo[domain.Account]{KV: kv, Prefix: "account|", NotFound: domain.ErrAccountNotFound},
+		emails:   state.Repo[domain.EmailIndex]{KV: kv, Prefix: "email|"},
+		tokens:   state.Repo[domain.RefreshToken]{KV: kv, Prefix: "refresh|"},
+		families: state.Repo[domain.Family]{KV: kv, Prefix: "family|"},
+		// Sign-in counters are keyed by an address (email or IP) and expire
+		// once they can no longer matter, so no address outlives its use.
+		throttles: state.Repo[domain.Throttle]{KV: kv, Prefix: "throttle|",
+			TTL: cfg.AccountThrottle.Window + cfg.AccountThrottle.Lockout + time.Minute},
+		buckets: state.Repo[domain.Bucket]{KV: kv, Prefix: "throttle|",
+			TTL: time.Duration(cfg.AddressThrottle.Burst)*cfg.AddressThrottle.Refill + time.Minute},
+		profiles: profiles,
+		pub:      pub,
+		now:      now,
 	}
 	kek := cfg.KeyEncryptionKey
 	if len(kek) == 0 { // a key of this process's own: what it seals, only it can open
@@ -193,7 +197,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Tokens, error
 		return Tokens{}, fault.Wrap(fault.KindUnavailable, "registration-unavailable",
 			"registration is unavailable right now; nothing was created, try again", err)
 	}
-	ev := events.UserRegistered{UserID: acc.ID, Email: acc.Email, DisplayName: p.DisplayName, Country: p.Country, BirthYear: p.BirthYear, RegisteredAt: now}
+	ev := events.UserRegistered{UserID: acc.ID, Country: p.Country, BirthYear: p.BirthYear, RegisteredAt: now}
 	if err := s.pub.Publish(ctx, ev); err != nil {
 		platform.Logger(ctx).Warn("user.registered not published", slog.String("user_id", acc.ID), slog.String("error", err.Error()))
 	}
@@ -229,6 +233,7 @@ func (s *Service) removeAccount(ctx context.Context, acc *domain.Account) error 
 	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
 		s.emails.Remove(tx, acc.Email)
 		s.accounts.Remove(tx, acc.ID)
+		s.throttles.Remove(tx, accountThrottle(acc.Email))
 		return nil
 	})
 }
@@ -536,6 +541,7 @@ func (s *Service) ChangeEmail(ctx context.Context, userID, email string, version
 			return err
 		}
 		s.emails.Remove(tx, old)
+		s.throttles.Remove(tx, accountThrottle(old)) // the old address is not kept anywhere
 		return s.accounts.Write(tx, userID, acc)
 	})
 }

@@ -350,3 +350,43 @@ func (s *Service) Payments(ctx context.Context, userID string) ([]*domain.Charge
 	}
 	return cs, err
 }
+
+// ForgetUser erases a deleted account (user.deleted): its payment methods
+// go (the processor's token, brand, last four digits, holder name), and its
+// charges stay for the accounts, pseudonymised: amounts, currency, status
+// and the idempotency key are kept, and the user and payment method are
+// replaced by one pseudonym no longer linked to anyone. Running it again
+// finds nothing left to do.
+func (s *Service) ForgetUser(ctx context.Context, userID string) error {
+	pseudonym := "erased-" + uuid.NewString()
+	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		h, err := s.history.Read(ctx, tx, userID)
+		if errors.Is(err, state.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, id := range h.MethodIDs {
+			s.methods.Remove(tx, id)
+		}
+		for _, key := range h.ChargeKeys {
+			c, err := s.charges.Read(ctx, tx, key)
+			if errors.Is(err, domain.ErrChargeNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if c.UserID != userID {
+				continue
+			}
+			c.UserID, c.PaymentMethodID = pseudonym, ""
+			if err := s.charges.Write(tx, key, c); err != nil {
+				return err
+			}
+		}
+		s.history.Remove(tx, userID)
+		return nil
+	})
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -319,4 +320,44 @@ func TestFlakyCardCountsAcrossRestarts(t *testing.T) {
 func refundsMade(ctx context.Context, s *Simulator, keys ...string) int {
 	rs, _ := s.refunded.GetMany(ctx, keys)
 	return len(rs)
+}
+
+// A deleted account: its methods go, its charges stay with their amounts
+// but no longer name the user, the card or the holder; another user's data
+// is untouched, and a redelivered user.deleted changes nothing.
+func TestForgetUserErasesMethodsAndPseudonymisesCharges(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	s := New(kv, NewSimulator(time.Second, kv), okBilling{}, 200*time.Millisecond, nil)
+	const other = "01930000-0000-7000-8000-0000000000c2"
+	pm, err := s.AddMethod(ctx, uid, domain.CardInput{CardNumber: "4242424242424242", ExpMonth: 12, ExpYear: 2031, CVC: "123", HolderName: "Zelda Quux"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Charge(ctx, ChargeInput{IdempotencyKey: "k1", UserID: uid, PaymentMethodID: pm.ID, Amount: 999, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	keep, err := s.AddMethod(ctx, other, card("5555555555554444"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.ForgetUser(ctx, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range kv.Dump() {
+		for _, x := range []string{uid, pm.ID, "Zelda Quux", "4242\""} {
+			if strings.Contains(k, x) || (strings.Contains(string(v), x) && !strings.HasPrefix(k, "processor")) {
+				t.Errorf("%s still holds %q: %s", k, x, v)
+			}
+		}
+	}
+	raw, _, err := kv.Get(ctx, "charge|k1")
+	if err != nil || !strings.Contains(string(raw), `"amount":999`) || !strings.Contains(string(raw), `"userId":"erased-`) {
+		t.Fatalf("the charge must stay, pseudonymised: %s %v", raw, err)
+	}
+	if ms, _ := s.Methods(ctx, other); len(ms) != 1 || ms[0].ID != keep.ID {
+		t.Fatal("another user's method was touched", ms)
+	}
 }

@@ -2,12 +2,15 @@
 package ports
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
 	"github.com/harmonia-music/harmonia/apps/payments/internal/app"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
 
 // Routes mounts payments' routes. Charges and refunds are internal: the
@@ -20,6 +23,13 @@ func Routes(r *mux.Router, s *app.Service) {
 	r.HandleFunc("/api/v1/me/payments", h.payments).Methods(http.MethodGet)
 	r.HandleFunc("/internal/charges", h.charge).Methods(http.MethodPost)
 	r.HandleFunc("/internal/refunds", h.refund).Methods(http.MethodPost)
+}
+
+// Events erases what payments holds of a deleted account.
+func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
+	pubsub.On(r, subs, func(ctx context.Context, e events.UserDeleted) error {
+		return s.ForgetUser(ctx, e.UserID)
+	})
 }
 
 type handlers struct{ s *app.Service }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,6 +80,7 @@ type Service struct {
 	// invitations by id, and each invitee's list of them
 	invitations state.Repo[domain.Invitation]
 	invited     state.Repo[list]
+	sent        state.Repo[list] // by subscription: the invitations its owner sent
 	payments    Payments
 	accounts    Accounts
 	pub         Publisher
@@ -103,6 +105,7 @@ func New(cfg Config, kv state.KV, payments Payments, accounts Accounts, pub Publ
 	return &Service{cfg: cfg, kv: kv, payments: payments, accounts: accounts, pub: pub, now: now,
 		invitations: state.Repo[domain.Invitation]{KV: kv, Prefix: "invite|", NotFound: domain.ErrInvitationNotFound},
 		invited:     state.Repo[list]{KV: kv, Prefix: "invited|"},
+		sent:        state.Repo[list]{KV: kv, Prefix: "sent|"},
 		plans:       state.Repo[domain.Plan]{KV: kv, Prefix: "plan|", NotFound: domain.ErrPlanNotFound},
 		subs:        state.Repo[domain.Subscription]{KV: kv, Prefix: "sub|", NotFound: domain.ErrNotFound},
 		idem:        state.Repo[ref]{KV: kv, Prefix: "idem|"},
@@ -296,6 +299,14 @@ func (s *Service) Invite(ctx context.Context, ownerID, id, email string) (*domai
 		if err := s.invitations.Insert(tx, inv.ID, inv); err != nil {
 			return err
 		}
+		sent, err := s.sent.ReadOrNew(ctx, tx, sub.ID)
+		if err != nil {
+			return err
+		}
+		sent.IDs = append(sent.IDs, inv.ID)
+		if err := s.sent.Write(tx, sub.ID, sent); err != nil {
+			return err
+		}
 		if invitee == "" {
 			return nil
 		}
@@ -483,3 +494,108 @@ func contains(xs []string, x string) bool {
 // idemID is the id of a purchase's Idempotency-Key record: keys are the
 // user's own, so two users' equal keys never meet.
 func idemID(userID, key string) string { return userID + "|" + key }
+
+// ErrCheckoutUnderWay makes a user.deleted wait (Dapr redelivers it) while
+// the deleted account's checkout is still settling.
+var ErrCheckoutUnderWay = errors.New("a checkout of the deleted account is under way; retry when it settles")
+
+// ForgetUser acts on a deleted account (user.deleted): its subscription
+// stops renewing (members keep the period that was paid), it leaves any
+// family it belonged to, and every invitation that holds an address — those
+// it sent and those it received — is deleted. Each step may run again; while
+// a checkout of the account is under way it answers ErrCheckoutUnderWay so
+// the event comes back once the checkout has settled.
+func (s *Service) ForgetUser(ctx context.Context, userID string) error {
+	mine, err := s.mine.Get(ctx, userID)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	if mine != nil {
+		for _, id := range mine.IDs {
+			sub, err := s.subs.Get(ctx, id)
+			if errors.Is(err, domain.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if sub.Status == domain.Pending {
+				return ErrCheckoutUnderWay
+			}
+			if sub.Status == domain.Active && !sub.CancelAtPeriodEnd {
+				if _, err := s.Cancel(ctx, userID, id); err != nil && !errors.Is(err, domain.ErrNotActive) {
+					return err
+				}
+			}
+			if err := s.dropInvitations(ctx, s.sent, id); err != nil {
+				return err
+			}
+		}
+	}
+	if m, err := s.members.Get(ctx, userID); err == nil {
+		if _, err := s.dropMember(ctx, m.SubscriptionID, userID); err != nil && !errors.Is(err, domain.ErrNotFound) {
+			return err
+		}
+		if err := s.members.Delete(ctx, userID); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, state.ErrNotFound) {
+		return err
+	}
+	return s.dropInvitations(ctx, s.invited, userID)
+}
+
+// dropInvitations deletes the invitations listed under id in index (sent by
+// a subscription, or received by a listener), each with its place in the
+// other index, then the list.
+func (s *Service) dropInvitations(ctx context.Context, index state.Repo[list], id string) error {
+	l, err := index.Get(ctx, id)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, invID := range l.IDs {
+		err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+			inv, err := s.invitations.Read(ctx, tx, invID)
+			if errors.Is(err, domain.ErrInvitationNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			s.invitations.Remove(tx, invID)
+			if inv.InviteeID != "" && inv.InviteeID != id {
+				if err := s.unlist(ctx, tx, s.invited, inv.InviteeID, invID); err != nil {
+					return err
+				}
+			}
+			if inv.SubscriptionID != id {
+				return s.unlist(ctx, tx, s.sent, inv.SubscriptionID, invID)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return index.Delete(ctx, id)
+}
+
+// unlist takes item out of the list stored under id, within tx.
+func (s *Service) unlist(ctx context.Context, tx *state.Tx, index state.Repo[list], id, item string) error {
+	l, err := index.Read(ctx, tx, id)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	l.IDs = slices.DeleteFunc(l.IDs, func(x string) bool { return x == item })
+	if len(l.IDs) == 0 {
+		index.Remove(tx, id)
+		return nil
+	}
+	return index.Write(tx, id, l)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
@@ -286,5 +287,94 @@ func TestConcurrentAcceptancesKeepTheRoom(t *testing.T) {
 			t.Fatalf("a member twice: %v", got.Members)
 		}
 		seen[m] = true
+	}
+}
+
+// addresses lists the stored keys whose key or value holds one of strs.
+func addresses(kv *state.Memory, strs ...string) []string {
+	var out []string
+	for k, v := range kv.Dump() {
+		for _, x := range strs {
+			if strings.Contains(k, x) || strings.Contains(string(v), x) {
+				out = append(out, k+" ("+x+")")
+			}
+		}
+	}
+	return out
+}
+
+// user.deleted for a member, then for the owner: the member leaves and the
+// invitations that hold their address go; the owner's plan stops renewing
+// and the invitations they sent go, while a third listener's invitation
+// from another plan stays. A redelivery changes nothing.
+func TestDeletedAccountsLeaveFamiliesAndInvitations(t *testing.T) {
+	ctx := context.Background()
+	const third = "01930000-0000-7000-8000-0000000000d3"
+	const owner2 = "01930000-0000-7000-8000-0000000000d4"
+	accounts := accountsByEmail{"kid@example.com": member, "third@example.com": third}
+	s, _, sub := familyService(t, accounts)
+	kv := s.kv.(*state.Memory)
+	wf := s.wf.(*fakeWF)
+	activate := func(id string) {
+		_, _ = s.subs.Update(ctx, id, func(x *domain.Subscription) error { x.Status = domain.Active; return nil })
+	}
+	activate(sub.ID)
+	inv, _ := s.Invite(ctx, owner, sub.ID, "kid@example.com")
+	if _, err := s.Accept(ctx, member, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []string{"third@example.com", "nobody@example.com"} {
+		if _, err := s.Invite(ctx, owner, sub.ID, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := s.Subscribe(ctx, owner2, "k2", "family", pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	activate(other.ID)
+	for _, e := range []string{"kid@example.com", "third@example.com"} {
+		if _, err := s.Invite(ctx, owner2, other.ID, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for range 2 {
+		if err := s.ForgetUser(ctx, member); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left := addresses(kv, "kid@example.com", member); len(left) > 0 {
+		t.Fatalf("the deleted member is still named: %v", left)
+	}
+	if e, _ := s.Entitlement(ctx, member); e.FullAccess {
+		t.Fatal("a deleted member keeps the plan")
+	}
+	if l, _ := s.Invitations(ctx, third); len(l) != 2 {
+		t.Fatalf("the third listener's invitations: %d, want 2", len(l))
+	}
+
+	for range 2 {
+		if err := s.ForgetUser(ctx, owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := s.subs.Get(ctx, sub.ID); !got.CancelAtPeriodEnd || len(wf.cancelled) != 1 {
+		t.Fatalf("the deleted owner's plan still renews: %+v %v", got, wf.cancelled)
+	}
+	if left := addresses(kv, "nobody@example.com"); len(left) > 0 {
+		t.Fatalf("the owner's invitations are still stored: %v", left)
+	}
+	if l, _ := s.Invitations(ctx, third); len(l) != 1 || l[0].SubscriptionID != other.ID {
+		t.Fatalf("the third listener keeps only the other plan's invitation: %+v", l)
+	}
+
+	// A checkout under way: the event waits for it to settle.
+	const late = "01930000-0000-7000-8000-0000000000d5"
+	if _, err := s.Subscribe(ctx, late, "k3", "individual", pm); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ForgetUser(ctx, late); !errors.Is(err, ErrCheckoutUnderWay) {
+		t.Fatal(err)
 	}
 }

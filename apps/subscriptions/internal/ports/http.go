@@ -2,13 +2,24 @@
 package ports
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/app"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
+
+// Events acts on deleted accounts: their subscription stops renewing, and
+// their memberships and invitations go.
+func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
+	pubsub.On(r, subs, func(ctx context.Context, e events.UserDeleted) error {
+		return s.ForgetUser(ctx, e.UserID)
+	})
+}
 
 // Routes mounts subscriptions' routes.
 func Routes(r *mux.Router, s *app.Service) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/domain"
@@ -35,9 +36,14 @@ type Service struct {
 	profiles  state.Repo[domain.Profile]
 	prefs     state.Repo[domain.Preferences]
 	following state.Repo[domain.Following]
+	deleted   state.Repo[domain.Tombstone]
+	deletions state.Repo[domain.Deletions]
 	accounts  Accounts
 	pub       Publisher
 	now       func() time.Time
+	// afterAccountDelete, in tests, runs between the credentials' deletion
+	// and users' own (to stop there, as a crash would).
+	afterAccountDelete func(userID string) error
 }
 
 // New wires the service.
@@ -50,6 +56,8 @@ func New(kv state.KV, accounts Accounts, pub Publisher, now func() time.Time) *S
 		profiles:  state.Repo[domain.Profile]{KV: kv, Prefix: "profile|", NotFound: domain.ErrProfileNotFound},
 		prefs:     state.Repo[domain.Preferences]{KV: kv, Prefix: "prefs|"},
 		following: state.Repo[domain.Following]{KV: kv, Prefix: "following|"},
+		deleted:   state.Repo[domain.Tombstone]{KV: kv, Prefix: "deleted|", TTL: TombstoneTTL},
+		deletions: state.Repo[domain.Deletions]{KV: kv, Prefix: "deletions|"},
 		accounts:  accounts,
 		pub:       pub,
 		now:       now,
@@ -102,9 +110,13 @@ func (s *Service) Create(ctx context.Context, p domain.Profile) (*domain.Profile
 	return out, nil
 }
 
-// Get returns the caller's profile.
+// Get returns the caller's profile; an account being deleted has none.
 func (s *Service) Get(ctx context.Context, userID string) (*domain.Profile, error) {
-	return s.profiles.Get(ctx, userID)
+	p, err := s.profiles.Get(ctx, userID)
+	if err == nil && p.Deleting != nil {
+		return nil, domain.ErrProfileNotFound
+	}
+	return p, err
 }
 
 // Patch applies a JSON merge patch to the profile: absent fields stay, null
@@ -118,6 +130,9 @@ func (s *Service) Patch(ctx context.Context, userID string, patch map[string]jso
 	now := s.now().UTC()
 	var before domain.Profile
 	updated, err := s.profiles.Update(ctx, userID, func(p *domain.Profile) error {
+		if p.Deleting != nil {
+			return domain.ErrProfileNotFound
+		}
 		before = *p
 		next := *p
 		if err := applyPatch(&next, patch); err != nil {
@@ -257,7 +272,7 @@ func applyPatch(p *domain.Profile, patch map[string]json.RawMessage) error {
 
 // Preferences returns the caller's preferences (defaults when never set).
 func (s *Service) Preferences(ctx context.Context, userID string) (*domain.Preferences, error) {
-	if _, err := s.profiles.Get(ctx, userID); err != nil {
+	if _, err := s.Get(ctx, userID); err != nil {
 		return nil, err
 	}
 	p, err := s.prefs.Get(ctx, userID)
@@ -274,7 +289,7 @@ func (s *Service) SetPreferences(ctx context.Context, userID string, p domain.Pr
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.profiles.Get(ctx, userID); err != nil {
+	if _, err := s.Get(ctx, userID); err != nil {
 		return nil, err
 	}
 	p.FavouriteGenres = genres
@@ -305,7 +320,7 @@ func (s *Service) Follow(ctx context.Context, userID, artistID string) error {
 	if m := validate.ID(artistID); m != "" {
 		return fault.Invalid("artistId", m)
 	}
-	if _, err := s.profiles.Get(ctx, userID); err != nil {
+	if _, err := s.Get(ctx, userID); err != nil {
 		return err
 	}
 	changed := false
@@ -344,25 +359,120 @@ func (s *Service) Unfollow(ctx context.Context, userID, artistID string) error {
 	return err
 }
 
-// Delete removes the account: credentials in auth first (so sign-in stops
-// even if the rest fails and is retried), then everything users holds, in
-// one transaction, then user.deleted for the other services.
-func (s *Service) Delete(ctx context.Context, userID string) error {
-	if _, err := s.profiles.Get(ctx, userID); err != nil {
-		return err
+// TombstoneTTL is how long users remembers a deleted account's id (so a
+// retried deletion finds its work done).
+const TombstoneTTL = 30 * 24 * time.Hour
+
+// pendingKey is the one record listing deletions under way.
+const pendingKey = "pending"
+
+// Delete removes the account. It is recorded first (the profile is marked
+// and the id listed as pending, in one transaction), so whatever fails
+// afterwards — auth unreachable, users stopped between two steps — the
+// deletion is finished later by FinishDeletions, and neither credentials
+// without a profile nor a profile without credentials is left behind.
+//
+// done is false when the deletion was recorded but a later step failed: it
+// will finish without the caller (the HTTP answer is 202, not 204).
+func (s *Service) Delete(ctx context.Context, userID string) (done bool, err error) {
+	now := s.now().UTC()
+	err = state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		p, err := s.profiles.Read(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if p.Deleting == nil {
+			p.Deleting = &now
+			if err := s.profiles.Write(tx, userID, p); err != nil {
+				return err
+			}
+		}
+		l, err := s.deletions.ReadOrNew(ctx, tx, pendingKey)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(l.UserIDs, userID) {
+			return nil
+		}
+		l.UserIDs = append(l.UserIDs, userID)
+		return s.deletions.Write(tx, pendingKey, l)
+	})
+	if err != nil {
+		return false, err
 	}
+	if err := s.finishDeletion(ctx, userID); err != nil {
+		platform.Logger(ctx).Warn("account deletion recorded, to be finished later", slog.String("user_id", userID), slog.String("error", err.Error()))
+		return false, nil
+	}
+	return true, nil
+}
+
+// finishDeletion takes a recorded deletion to its end; every step may run
+// again. Credentials go first (sign-in stops), then, in one transaction,
+// users' records of the account and its tombstone, which commits
+// user.deleted through the outbox, and last the pending entry.
+func (s *Service) finishDeletion(ctx context.Context, userID string) error {
 	if err := s.accounts.Delete(ctx, userID); err != nil {
 		return err
 	}
+	if s.afterAccountDelete != nil {
+		if err := s.afterAccountDelete(userID); err != nil {
+			return err
+		}
+	}
 	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		if _, err := s.deleted.Read(ctx, tx, userID); err == nil {
+			return nil // done already: nothing to write, nothing to announce again
+		} else if !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
 		s.profiles.Remove(tx, userID)
 		s.prefs.Remove(tx, userID)
 		s.following.Remove(tx, userID)
+		if err := s.deleted.Insert(tx, userID, &domain.Tombstone{DeletedAt: s.now().UTC()}); err != nil {
+			return err
+		}
+		tx.Announce(state.Announce(events.UserDeleted{UserID: userID, DeletedAt: s.now().UTC()}))
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	s.publish(ctx, events.UserDeleted{UserID: userID, DeletedAt: s.now().UTC()})
-	return nil
+	_, err = s.deletions.Update(ctx, pendingKey, func(l *domain.Deletions) error {
+		if !slices.Contains(l.UserIDs, userID) {
+			return state.Unchanged
+		}
+		l.UserIDs = slices.DeleteFunc(l.UserIDs, func(id string) bool { return id == userID })
+		return nil
+	})
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// FinishDeletions finishes every deletion that began and did not end (users
+// stopped, or auth failed, in the middle). users runs it at start and then
+// periodically; it returns how many it finished and the first error.
+func (s *Service) FinishDeletions(ctx context.Context) (int, error) {
+	l, err := s.deletions.Get(ctx, pendingKey)
+	if errors.Is(err, state.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	var first error
+	for _, id := range l.UserIDs {
+		if err := s.finishDeletion(ctx, id); err != nil {
+			platform.Logger(ctx).Warn("account deletion still unfinished", slog.String("user_id", id), slog.String("error", err.Error()))
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		done++
+	}
+	return done, first
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/domain"
@@ -163,28 +164,128 @@ func TestRefusedEmailChangeUndoesOnlyItsOwnFields(t *testing.T) {
 	}
 }
 
-func TestDeleteRemovesEverythingOnlyAfterAuth(t *testing.T) {
-	s, kv, acc, pub := setup(t)
+// leftovers lists every stored key or value that still names the user
+// (their id aside: the tombstone keeps it), or holds their email or name.
+func leftovers(kv *state.Memory, strs ...string) []string {
+	var out []string
+	for k, v := range kv.Dump() {
+		if strings.HasPrefix(k, "deleted|") || strings.HasPrefix(k, "deletions|") {
+			continue
+		}
+		for _, x := range strs {
+			if strings.Contains(k, x) || strings.Contains(string(v), x) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+func TestDeleteRemovesEverythingAndAnnouncesThroughTheOutbox(t *testing.T) {
+	s, kv, acc, _ := setup(t)
 	ctx := context.Background()
 	if err := s.Follow(ctx, uid, "01930000-0000-7000-8000-0000000000a1"); err != nil {
 		t.Fatal(err)
 	}
-	acc.fail = platform.E(platform.KindUnavailable, "down", "auth is down")
-	if err := s.Delete(ctx, uid); platform.StatusOf(err) != 503 {
+	done, err := s.Delete(ctx, uid)
+	if err != nil || !done {
+		t.Fatal(done, err)
+	}
+	if left := leftovers(kv, uid, "a@example.com"); len(left) > 0 {
+		t.Fatalf("left after deletion: %v", left)
+	}
+	if len(acc.deleted) != 1 {
+		t.Fatal("credentials not deleted", acc.deleted)
+	}
+	if len(kv.Events) != 1 || kv.Events[0].Topic != "user.deleted" {
+		t.Fatalf("user.deleted must commit with the tombstone (outbox): %+v", kv.Events)
+	}
+	if kv.TTL("deleted|"+uid) == 0 {
+		t.Fatal("the tombstone must expire")
+	}
+	// Again (a client retrying): no second event, no error but not-found.
+	if _, err := s.Delete(ctx, uid); platform.StatusOf(err) != 404 {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, uid); err != nil {
-		t.Fatal("profile deleted although auth still signs the user in")
+	if len(kv.Events) != 1 {
+		t.Fatal("announced twice")
+	}
+}
+
+// Auth down: the deletion is recorded (202), the profile is gone for every
+// reader at once, and FinishDeletions completes it once auth answers.
+func TestDeleteWithAuthDownFinishesLater(t *testing.T) {
+	s, kv, acc, _ := setup(t)
+	ctx := context.Background()
+	acc.fail = platform.E(platform.KindUnavailable, "down", "auth is down")
+	done, err := s.Delete(ctx, uid)
+	if err != nil || done {
+		t.Fatal(done, err)
+	}
+	if _, err := s.Get(ctx, uid); platform.StatusOf(err) != 404 {
+		t.Fatal("a profile being deleted must not be served", err)
+	}
+	if _, err := s.Patch(ctx, uid, patch(t, `{"displayName":"B"}`)); platform.StatusOf(err) != 404 {
+		t.Fatal("a profile being deleted must not change", err)
+	}
+	if n, err := s.FinishDeletions(ctx); n != 0 || err == nil {
+		t.Fatal("finished while auth is down", n, err)
 	}
 	acc.fail = nil
-	if err := s.Delete(ctx, uid); err != nil {
+	if n, err := s.FinishDeletions(ctx); n != 1 || err != nil {
+		t.Fatal(n, err)
+	}
+	if left := leftovers(kv, uid, "a@example.com"); len(left) > 0 {
+		t.Fatalf("left after deletion: %v", left)
+	}
+	if n, _ := s.FinishDeletions(ctx); n != 0 {
+		t.Fatal("pending list not cleared")
+	}
+}
+
+// The reconciliation case: users stops after auth deleted the credentials
+// and before its own transaction. A new users process (a fresh Service on
+// the same store) finishes it: no profile without credentials remains, and
+// user.deleted goes out once.
+func TestDeletionInterruptedBetweenTheTwoDeletesIsFinishedByANewProcess(t *testing.T) {
+	s, kv, acc, _ := setup(t)
+	ctx := context.Background()
+	crash := errors.New("users stopped")
+	s.afterAccountDelete = func(string) error { return crash }
+	if done, err := s.Delete(ctx, uid); err != nil || done {
+		t.Fatal(done, err)
+	}
+	if len(acc.deleted) != 1 {
+		t.Fatal("auth's delete did not run", acc.deleted)
+	}
+	if _, _, err := kv.Get(ctx, "profile|"+uid); err != nil {
+		t.Fatal("the crash must leave the profile (that is the orphan to fix)", err)
+	}
+	restarted := New(kv, acc, &pubsub.Memory{}, nil)
+	if n, err := restarted.FinishDeletions(ctx); n != 1 || err != nil {
+		t.Fatal(n, err)
+	}
+	if left := leftovers(kv, uid, "a@example.com"); len(left) > 0 {
+		t.Fatalf("orphans after reconciliation: %v", left)
+	}
+	if len(kv.Events) != 1 || kv.Events[0].Topic != "user.deleted" {
+		t.Fatalf("%+v", kv.Events)
+	}
+	// A second crash, after the transaction and before the pending entry
+	// went: the next run finds the tombstone and announces nothing again.
+	s2, kv2, acc2, _ := setup(t)
+	if _, err := s2.Delete(ctx, uid); err != nil {
 		t.Fatal(err)
 	}
-	if kv.Len() != 0 {
-		t.Fatalf("%d keys left after deletion", kv.Len())
+	l := domain.Deletions{UserIDs: []string{uid}}
+	if err := s2.deletions.Put(ctx, pendingKey, &l); err != nil {
+		t.Fatal(err)
 	}
-	if got := pub.Topics(); got[len(got)-1] != "user.deleted" {
-		t.Fatal(got)
+	if n, err := New(kv2, acc2, &pubsub.Memory{}, nil).FinishDeletions(ctx); n != 1 || err != nil {
+		t.Fatal(n, err)
+	}
+	if len(kv2.Events) != 1 {
+		t.Fatalf("announced again: %+v", kv2.Events)
 	}
 }
 

@@ -24,6 +24,22 @@ type Profile struct {
 	EmailVersion int       `json:"emailVersion,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"`
+	// Deleting is set when the account's deletion began: the profile is
+	// gone for every reader, and users finishes the deletion (retrying
+	// after a failure or a restart) before it removes the record.
+	Deleting *time.Time `json:"deleting,omitempty"`
+}
+
+// Tombstone is what users keeps of a deleted account: its id and when,
+// nothing personal. Writing it commits user.deleted (the outbox), and it
+// makes a repeated deletion a no-op.
+type Tombstone struct {
+	DeletedAt time.Time `json:"deletedAt"`
+}
+
+// Deletions lists the accounts whose deletion began and has not finished.
+type Deletions struct {
+	UserIDs []string `json:"userIds"`
 }
 
 // Validate checks a profile's fields.

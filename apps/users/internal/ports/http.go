@@ -65,8 +65,13 @@ func (h handlers) delete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.s.Delete(r.Context(), uid); err != nil {
+	done, err := h.s.Delete(r.Context(), uid)
+	if err != nil {
 		platform.WriteError(w, r, err)
+		return
+	}
+	if !done { // recorded; users finishes it on its own
+		platform.WriteJSON(w, http.StatusAccepted, deletionView{Status: "deleting"})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

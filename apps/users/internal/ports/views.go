@@ -66,3 +66,8 @@ func preferencesOf(p *domain.Preferences) preferencesView {
 	return preferencesView{FavouriteGenres: genres, MarketingOptIn: p.MarketingOptIn, UpdatedAt: p.UpdatedAt,
 		Notifications: channelsView{Email: p.Notifications.Email, SMS: p.Notifications.SMS, InApp: p.Notifications.InApp}}
 }
+
+// deletionView answers a deletion that was recorded and finishes later.
+type deletionView struct {
+	Status string `json:"status"` // "deleting"
+}
