@@ -179,7 +179,9 @@ func TestDeletedAccountLeavesNoPersonalDataInAnyStore(t *testing.T) {
 	if !s.CancelAtPeriodEnd {
 		t.Fatalf("the deleted owner's plan still renews: %+v", s)
 	}
-	var invs struct{ Items []struct{ SubscriptionID string } }
+	var invs struct {
+		Items []struct{ SubscriptionID string }
+	}
 	do(t, "GET", gw+"/me/invitations", invitee.AccessToken, nil).json(t, &invs)
 	for _, i := range invs.Items {
 		if i.SubscriptionID == sub.ID {
