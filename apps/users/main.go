@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/adapters"
@@ -22,6 +23,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	store := env.String("USERS_STATE_STORE", "users-store")
 	pubsubName := env.String("PUBSUB_NAME", "pubsub")
 	retry := env.Duration("USERS_DELETION_RETRY", 30*time.Second)
+	testHooks := env.Bool("USERS_TEST_HOOKS", false)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -31,6 +33,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer sc.Close()
 	service := app.New(dapr.NewStateStore(sc, store), adapters.AuthClient{Invoker: dapr.NewInvoker(sc)},
 		dapr.NewPublisher(sc, pubsubName), nil)
+	if testHooks {
+		svc.Log.Warn("USERS_TEST_HOOKS is on: a display name can stop this process (tests only)")
+		service.EnableTestHooks(os.Exit)
+	}
 	ports.Routes(svc.Router, service)
 	go finishDeletions(ctx, svc.Log, service, retry)
 	return svc.Run(ctx)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,12 +16,24 @@ import (
 )
 
 // storesHolding lists every table row of every state store that holds one of
-// needles: each SQLite file under the stack's data directory (every column,
-// as text) and, on the PostgreSQL component set, every table of the
-// harmonia database (each row as text).
+// needles: each SQLite file under the stack's data directory and, on the
+// PostgreSQL component set, every table of the harmonia database. Every
+// column of every row is read as text and, where it decodes, as base64 or
+// hex too (Dapr stores a binary value base64-encoded in SQLite and as bytea
+// in PostgreSQL), so a value is found however the store keeps it.
 func storesHolding(t *testing.T, needles ...string) []string {
 	t.Helper()
 	var found []string
+	check := func(where string, cells []string) {
+		for _, n := range needles {
+			for _, c := range cells {
+				if cellHolds(c, n) {
+					found = append(found, fmt.Sprintf("%s holds %q", where, n))
+					break
+				}
+			}
+		}
+	}
 	files, _ := filepath.Glob(filepath.Join(stack.DataDir, "state", "*.db"))
 	for _, f := range files {
 		db, err := sql.Open("sqlite", "file:"+f+"?mode=ro&_pragma=busy_timeout(5000)")
@@ -32,45 +46,53 @@ func storesHolding(t *testing.T, needles ...string) []string {
 			t.Fatalf("%s: %v", f, err)
 		}
 		for table, cols := range tables {
-			for _, n := range needles {
-				var conds []string
-				for _, c := range cols {
-					conds = append(conds, fmt.Sprintf("instr(CAST(%q AS TEXT), ?) > 0", c))
-				}
-				args := make([]any, len(cols))
-				for i := range args {
-					args[i] = n
-				}
-				var hits int
-				q := fmt.Sprintf("SELECT count(*) FROM %q WHERE %s", table, strings.Join(conds, " OR "))
-				if err := db.QueryRow(q, args...).Scan(&hits); err != nil {
-					db.Close()
-					t.Fatalf("%s %s: %v", f, table, err)
-				}
-				if hits > 0 {
-					found = append(found, fmt.Sprintf("%s/%s: %d rows hold %q", filepath.Base(f), table, hits, n))
-				}
+			sel := make([]string, len(cols))
+			for i, c := range cols {
+				sel[i] = fmt.Sprintf("CAST(%q AS TEXT)", c)
 			}
+			rows, err := db.Query(fmt.Sprintf("SELECT %s FROM %q", strings.Join(sel, ", "), table))
+			if err != nil {
+				db.Close()
+				t.Fatalf("%s %s: %v", f, table, err)
+			}
+			for rows.Next() {
+				cells := make([]sql.NullString, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range cells {
+					ptrs[i] = &cells[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					rows.Close()
+					db.Close()
+					t.Fatal(err)
+				}
+				texts := make([]string, len(cells))
+				for i, c := range cells {
+					texts[i] = c.String
+				}
+				check(filepath.Base(f)+"/"+table+" row "+texts[0], texts)
+			}
+			rows.Close()
 		}
 		db.Close()
 	}
 	if os.Getenv("HARMONIA_E2E_RESOURCES_OVERLAY") != "" {
-		psql := func(q string) []string {
-			out, err := exec.Command("psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "harmonia", "-qtAc", q).CombinedOutput()
+		psql := func(q string) string {
+			out, err := exec.Command("psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "harmonia", "-qAt", "-F", "\x1f", "-c", q).CombinedOutput()
 			if err != nil {
 				t.Fatalf("psql %q: %v\n%s", q, err, out)
 			}
-			return strings.Fields(string(out))
+			return string(out)
 		}
-		tables := psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'")
+		tables := strings.Fields(psql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"))
 		if len(tables) == 0 {
 			t.Fatal("no PostgreSQL tables: the scan would pass without looking")
 		}
 		for _, table := range tables {
-			for _, n := range needles {
-				q := fmt.Sprintf(`SELECT count(*) FROM %q t WHERE strpos(t::text, '%s') > 0`, table, strings.ReplaceAll(n, "'", "''"))
-				if c := psql(q); len(c) == 1 && c[0] != "0" {
-					found = append(found, fmt.Sprintf("postgres %s: %s rows hold %q", table, c[0], n))
+			for _, line := range strings.Split(psql(fmt.Sprintf("SELECT * FROM %q", table)), "\n") {
+				if line != "" {
+					cells := strings.Split(line, "\x1f")
+					check("postgres "+table+" row "+cells[0], cells)
 				}
 			}
 		}
@@ -80,38 +102,21 @@ func storesHolding(t *testing.T, needles ...string) []string {
 	return found
 }
 
-func sqliteTables(db *sql.DB) (map[string][]string, error) {
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
-	if err != nil {
-		return nil, err
+// cellHolds reports whether a cell holds s as it is, base64-decoded, or
+// hex-decoded (PostgreSQL's bytea text form, \x…).
+func cellHolds(cell, s string) bool {
+	if strings.Contains(cell, s) {
+		return true
 	}
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		names = append(names, n)
+	if b, err := base64.StdEncoding.DecodeString(cell); err == nil && strings.Contains(string(b), s) {
+		return true
 	}
-	rows.Close()
-	out := map[string][]string{}
-	for _, n := range names {
-		cr, err := db.Query(fmt.Sprintf("SELECT name FROM pragma_table_info(%q)", n))
-		if err != nil {
-			return nil, err
+	if h, ok := strings.CutPrefix(cell, "\\x"); ok {
+		if b, err := hex.DecodeString(h); err == nil && strings.Contains(string(b), s) {
+			return true
 		}
-		for cr.Next() {
-			var c string
-			if err := cr.Scan(&c); err != nil {
-				cr.Close()
-				return nil, err
-			}
-			out[n] = append(out[n], c)
-		}
-		cr.Close()
 	}
-	return out, nil
+	return false
 }
 
 // An account with everything a listener accumulates — a profile with a phone,
@@ -193,4 +198,73 @@ func TestDeletedAccountLeavesNoPersonalDataInAnyStore(t *testing.T) {
 	if len(methods.Items) != 0 {
 		t.Fatal("the deleted account's payment methods remain", methods.Items)
 	}
+}
+
+// users stops (exit 3, a test hook) right after auth deleted the
+// credentials and before its own transaction: the half-deleted account is
+// the orphan to avoid. The launcher restarts users (as Kubernetes would) and
+// users finishes the deletion on its own: the profile goes and user.deleted
+// reaches the other services (the playlist goes), with no client retry.
+func TestUsersStoppedBetweenTheTwoDeletesFinishesOnRestart(t *testing.T) {
+	a := newAccount(t)
+	const crashName = "crash-after-account-delete" // apps/users/internal/app.CrashName
+	expect(t, do(t, "PATCH", gw+"/me", a.AccessToken, map[string]any{"displayName": crashName}), 200)
+	r := do(t, "POST", gw+"/playlists", a.AccessToken, map[string]any{"name": "orphan check " + randomHex(3)})
+	expect(t, r, 201)
+	var pl struct{ ID string }
+	r.json(t, &pl)
+	r = do(t, "DELETE", gw+"/me", a.AccessToken, nil)
+	t.Logf("DELETE /me while users stops: %d (the gateway's retries may reach the restarted users)", r.Status)
+	if b, _ := os.ReadFile(filepath.Join(stack.DataDir, "logs", "users.log")); !strings.Contains(string(b), "stopping between the two deletes") {
+		t.Fatal("users did not stop between the two deletes (no hook in its log): this test would prove nothing")
+	}
+	expectProblem(t, login(t, a.Email, a.Password), 401, "")
+	start := time.Now()
+	for {
+		me := do(t, "GET", gw+"/me", a.AccessToken, nil).Status
+		left := storesHolding(t, a.Email)
+		plStatus := do(t, "GET", gw+"/playlists/"+pl.ID, a.AccessToken, nil).Status
+		if me == 404 && len(left) == 0 && plStatus == 404 {
+			break
+		}
+		if time.Since(start) > 90*time.Second {
+			t.Fatalf("not finished after users restarted: GET /me %d, playlist %d, stores %v", me, plStatus, left)
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("users finished the deletion %s after it stopped", time.Since(start).Round(time.Millisecond))
+}
+
+func sqliteTables(db *sql.DB) (map[string][]string, error) {
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	out := map[string][]string{}
+	for _, n := range names {
+		cr, err := db.Query(fmt.Sprintf("SELECT name FROM pragma_table_info(%q)", n))
+		if err != nil {
+			return nil, err
+		}
+		for cr.Next() {
+			var c string
+			if err := cr.Scan(&c); err != nil {
+				cr.Close()
+				return nil, err
+			}
+			out[n] = append(out[n], c)
+		}
+		cr.Close()
+	}
+	return out, nil
 }

@@ -94,6 +94,8 @@ func runMain(m *testing.M) int {
 		"GATEWAY_RATE_PER_SECOND=1000", "GATEWAY_RATE_BURST=2000",
 		// the saga's test hooks and timings that fit a test run
 		"SUBSCRIPTIONS_TEST_HOOKS=true", "SUBSCRIPTIONS_RENEWAL_RETRY_INTERVAL=1s", "SUBSCRIPTIONS_ACTIVITY_RETRY_TIMEOUT=8s",
+		// users may be stopped between its two deletes, and finishes deletions soon after
+		"USERS_TEST_HOOKS=true", "USERS_DELETION_RETRY=2s",
 		"PAYMENTS_CHARGE_TIMEOUT=1s", "PAYMENTS_SIMULATOR_SLOW=4s", "ALBUMS_ENTITLEMENT_CACHE=1s",
 		// a preview length other than the default, to see the header follow it
 		"ALBUMS_PREVIEW_LENGTH=20s")

@@ -635,6 +635,11 @@ func (s *Service) VerifyBilling(ctx context.Context, userID string) error {
 
 // accountThrottle and addressThrottle are the throttles' ids: failed
 // sign-ins counted per account and per client address.
-func accountThrottle(email string) string { return "acct|" + email }
+// accountThrottle keys an address's sign-in counter by a hash of it: anyone
+// may type any address, and none of them is stored in the clear.
+func accountThrottle(email string) string {
+	sum := sha256.Sum256([]byte(email))
+	return "acct|" + hex.EncodeToString(sum[:16])
+}
 
 func addressThrottle(ip string) string { return "addr|" + ip }

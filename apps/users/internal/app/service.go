@@ -42,8 +42,9 @@ type Service struct {
 	pub       Publisher
 	now       func() time.Time
 	// afterAccountDelete, in tests, runs between the credentials' deletion
-	// and users' own (to stop there, as a crash would).
-	afterAccountDelete func(userID string) error
+	// and users' own when a request deletes an account (to stop there, as a
+	// crash would); a later FinishDeletions runs without it.
+	afterAccountDelete func(ctx context.Context, userID string) error
 }
 
 // New wires the service.
@@ -376,11 +377,13 @@ const pendingKey = "pending"
 // will finish without the caller (the HTTP answer is 202, not 204).
 func (s *Service) Delete(ctx context.Context, userID string) (done bool, err error) {
 	now := s.now().UTC()
+	began := false // this call began the deletion (a retried one finds it begun)
 	err = state.Transact(ctx, s.kv, func(tx *state.Tx) error {
 		p, err := s.profiles.Read(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
+		began = p.Deleting == nil
 		if p.Deleting == nil {
 			p.Deleting = &now
 			if err := s.profiles.Write(tx, userID, p); err != nil {
@@ -400,7 +403,11 @@ func (s *Service) Delete(ctx context.Context, userID string) (done bool, err err
 	if err != nil {
 		return false, err
 	}
-	if err := s.finishDeletion(ctx, userID); err != nil {
+	var hook func(context.Context, string) error
+	if began {
+		hook = s.afterAccountDelete
+	}
+	if err := s.finishDeletion(ctx, userID, hook); err != nil {
 		platform.Logger(ctx).Warn("account deletion recorded, to be finished later", slog.String("user_id", userID), slog.String("error", err.Error()))
 		return false, nil
 	}
@@ -411,12 +418,14 @@ func (s *Service) Delete(ctx context.Context, userID string) (done bool, err err
 // again. Credentials go first (sign-in stops), then, in one transaction,
 // users' records of the account and its tombstone, which commits
 // user.deleted through the outbox, and last the pending entry.
-func (s *Service) finishDeletion(ctx context.Context, userID string) error {
+//
+// hook, when set (tests), runs between auth's delete and users' own.
+func (s *Service) finishDeletion(ctx context.Context, userID string, hook func(ctx context.Context, userID string) error) error {
 	if err := s.accounts.Delete(ctx, userID); err != nil {
 		return err
 	}
-	if s.afterAccountDelete != nil {
-		if err := s.afterAccountDelete(userID); err != nil {
+	if hook != nil {
+		if err := hook(ctx, userID); err != nil {
 			return err
 		}
 	}
@@ -465,7 +474,7 @@ func (s *Service) FinishDeletions(ctx context.Context) (int, error) {
 	done := 0
 	var first error
 	for _, id := range l.UserIDs {
-		if err := s.finishDeletion(ctx, id); err != nil {
+		if err := s.finishDeletion(ctx, id, nil); err != nil {
 			platform.Logger(ctx).Warn("account deletion still unfinished", slog.String("user_id", id), slog.String("error", err.Error()))
 			if first == nil {
 				first = err
@@ -475,4 +484,21 @@ func (s *Service) FinishDeletions(ctx context.Context) (int, error) {
 		done++
 	}
 	return done, first
+}
+
+// CrashName is the display name that, with test hooks on, stops users (exit
+// status 3) right after auth deleted the account's credentials and before
+// users' own transaction: the end-to-end suite's way to stop the process
+// between the two deletes.
+const CrashName = "crash-after-account-delete"
+
+// EnableTestHooks arms CrashName (USERS_TEST_HOOKS; never in production).
+func (s *Service) EnableTestHooks(exit func(code int)) {
+	s.afterAccountDelete = func(ctx context.Context, userID string) error {
+		if p, err := s.profiles.Get(ctx, userID); err == nil && p.DisplayName == CrashName {
+			platform.Logger(ctx).Warn("test hook: stopping between the two deletes", slog.String("user_id", userID))
+			exit(3)
+		}
+		return nil
+	}
 }

@@ -251,7 +251,7 @@ func TestDeletionInterruptedBetweenTheTwoDeletesIsFinishedByANewProcess(t *testi
 	s, kv, acc, _ := setup(t)
 	ctx := context.Background()
 	crash := errors.New("users stopped")
-	s.afterAccountDelete = func(string) error { return crash }
+	s.afterAccountDelete = func(context.Context, string) error { return crash }
 	if done, err := s.Delete(ctx, uid); err != nil || done {
 		t.Fatal(done, err)
 	}
