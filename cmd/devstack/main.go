@@ -70,6 +70,11 @@ func report(w io.Writer, in devstack.Info, took time.Duration, infra bool) {
 	if in.GatewayURL != "" {
 		fmt.Fprintf(tw, "Gateway (public API)\t%s/api/v1\n", in.GatewayURL)
 		fmt.Fprintf(tw, "OpenAPI document\t%s/api/v1/openapi.json\n", in.GatewayURL)
+		for _, a := range in.Apps {
+			if a.AppID == "search" {
+				fmt.Fprintf(tw, "Search (signed in)\t%s/api/v1/search?q=miles and /api/v1/search/suggest?q=mi\n", in.GatewayURL)
+			}
+		}
 	}
 	fmt.Fprintf(tw, "Mailpit (email UI)\t%s\n", in.MailpitURL)
 	fmt.Fprintf(tw, "Redis (pub/sub)\tlocalhost:%d\n", in.RedisPort)

@@ -36,9 +36,9 @@ func seedID(kind string, n ...int) string {
 var (
 	genres     = []string{"jazz", "rock", "electronic", "classical", "hip-hop", "folk", "ambient", "soul", "metal", "pop"}
 	adjectives = []string{"Velvet", "Electric", "Silent", "Golden", "Midnight", "Crimson", "Paper", "Northern", "Hollow", "Lunar",
-		"Copper", "Wild", "Glass", "Distant", "Neon", "Quiet", "Iron", "Blue", "Amber", "Restless"}
+		"Copper", "Wild", "Café", "Distant", "Neon", "Quiet", "Iron", "Blue", "Amber", "Restless"}
 	nouns = []string{"Harbour", "Engines", "Orchard", "Foxes", "Tides", "Atlas", "Lanterns", "Ravens", "Canyon", "Satellites",
-		"Meadows", "Circuits", "Rivers", "Pilots", "Echoes", "Gardens", "Signals", "Wolves", "Comets", "Bells"}
+		"Meadows", "Circuits", "Rivers", "Pilots", "Échos", "Gardens", "Signals", "Wolves", "Comets", "Bells"}
 	words = []string{"Morning", "Light", "Run", "Home", "Static", "Fall", "Dream", "Fire", "Water", "Road", "Stone", "Sky",
 		"Heart", "Shadow", "Dance", "Rain", "Night", "Gold", "Ghost", "Summer"}
 )

@@ -33,7 +33,7 @@ type Options struct {
 	Catalog      string   // seed catalogue: none, demo or large
 	Overlay      string   // a folder of resources that replace same-named files of the run file's resources
 	Pprof        bool     // each app serves net/http/pprof on 127.0.0.1:<app port + 1000>
-	Restart      bool     // restart an app process that dies (crash tests); sidecars still end the stack
+	Restart      bool     // restart an app or sidecar process that dies (crash tests)
 	Env          []string // the environment passed on to every process (os.Environ())
 	Out          io.Writer
 	ReadyTimeout time.Duration
@@ -505,7 +505,7 @@ func (s *Stack) startApps(ctx context.Context) error {
 		}
 		// HARMONIA_LOCAL=1: a developer's stack, where the documented local
 		// defaults (admin password, keys in the state store) may stand in
-		aenv = append(aenv, "HARMONIA_LOCAL=1", "APP_ID="+a.AppID, "APP_PORT="+strconv.Itoa(a.AppPort),
+		aenv = append(aenv, "HARMONIA_LOCAL=1", "HARMONIA_DATA_DIR="+s.opts.DataDir, "APP_ID="+a.AppID, "APP_PORT="+strconv.Itoa(a.AppPort),
 			"DAPR_HTTP_PORT="+strconv.Itoa(a.DaprHTTPPort), "DAPR_GRPC_PORT="+strconv.Itoa(a.DaprGRPCPort),
 			"APP_API_TOKEN="+appToken, "DAPR_API_TOKEN="+daprToken, "LOG_LEVEL="+level)
 		if s.opts.Pprof {
@@ -526,6 +526,7 @@ func (s *Stack) startApps(ctx context.Context) error {
 			s.isApp = map[*proc]string{}
 		}
 		s.isApp[ap] = a.AppID
+		s.isApp[sc] = a.AppID // a sidecar is restarted too (as Kubernetes restarts a pod's container)
 		pairs = append(pairs, pair{app: a, sidecar: sc, proc: ap, daprToken: daprToken})
 	}
 	for _, pr := range pairs {
@@ -577,17 +578,17 @@ func (s *Stack) Wait(ctx context.Context) error {
 	for _, p := range s.apps {
 		watch(p)
 	}
-	restarts := 0
+	restarts := map[string]int{} // by process: a crash loop of one must not end the stack soon
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case p := <-died:
 			id, isApp := s.isApp[p]
-			if !s.opts.Restart || !isApp || restarts >= 20 {
+			if !s.opts.Restart || !isApp || restarts[p.name] >= maxRestarts {
 				return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.name, p.err, p.logPath, p.tail(30))
 			}
-			restarts++
+			restarts[p.name]++
 			time.Sleep(300 * time.Millisecond)
 			np, err := p.again()
 			if err != nil {
@@ -599,6 +600,9 @@ func (s *Stack) Wait(ctx context.Context) error {
 		}
 	}
 }
+
+// maxRestarts bounds the restarts of one process (app or sidecar).
+const maxRestarts = 100
 
 // replace swaps a restarted process in and records its new pid.
 func (s *Stack) replace(old, np *proc, appID string) {
@@ -615,7 +619,12 @@ func (s *Stack) replace(old, np *proc, appID string) {
 	delete(s.isApp, old)
 	s.isApp[np] = appID
 	for i := range s.info.Apps {
-		if s.info.Apps[i].AppID == appID {
+		if s.info.Apps[i].AppID != appID {
+			continue
+		}
+		if strings.HasSuffix(np.name, "-daprd") {
+			s.info.Apps[i].SidecarPID = np.cmd.Process.Pid
+		} else {
 			s.info.Apps[i].AppPID = np.cmd.Process.Pid
 		}
 	}

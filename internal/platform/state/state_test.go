@@ -227,3 +227,18 @@ func TestUpsertCreatesThenUpdates(t *testing.T) {
 		}
 	}
 }
+
+func TestRecentKeepsTheLastKeysOnly(t *testing.T) {
+	ctx := context.Background()
+	r := state.NewRecent(3)
+	for _, k := range []string{"a", "b", "c", "a", "d"} {
+		if err := state.Set(ctx, r, state.Op{Key: k, Value: []byte("1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, want := range map[string]bool{"a": false, "b": true, "c": true, "d": true} {
+		if _, _, err := r.Get(ctx, k); (err == nil) != want {
+			t.Errorf("%s: kept %v, want %v", k, err == nil, want)
+		}
+	}
+}

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -41,7 +43,7 @@ func (s *Service) CreateArtist(ctx context.Context, v domain.Viewer, a domain.Ar
 	if err := domain.ValidateArtist(&a); err != nil {
 		return nil, err
 	}
-	a.ID, a.CreatedAt = newID(), s.now().UTC()
+	a.ID, a.CreatedAt, a.Version = newID(), s.now().UTC(), 1
 	if a.Genres == nil {
 		a.Genres = []string{}
 	}
@@ -57,16 +59,91 @@ func (s *Service) CreateArtist(ctx context.Context, v domain.Viewer, a domain.Ar
 }
 
 func artistCreated(a *domain.Artist) events.ArtistCreated {
-	return events.ArtistCreated{ArtistID: a.ID, Name: a.Name, Genres: a.Genres, Version: 1, CreatedAt: a.CreatedAt}
+	return events.ArtistCreated{ArtistID: a.ID, Name: a.Name, Genres: a.Genres, Version: a.CurrentVersion(), CreatedAt: a.CreatedAt}
 }
 
-func albumPublished(a *domain.Album) events.AlbumPublished {
+// PatchArtist renames an artist or changes its genres (its account or an
+// admin), at version ifMatch when given; artist.updated carries the new
+// version.
+func (s *Service) PatchArtist(ctx context.Context, v domain.Viewer, id string, ifMatch int, name *string, genres []string) (*domain.Artist, error) {
+	if m := validate.ID(id); m != "" {
+		return nil, fault.Invalid("id", m)
+	}
+	if name == nil && genres == nil {
+		return nil, fault.Invalid("body", "name at least one field to change")
+	}
+	if _, err := s.managedArtist(ctx, v, id); err != nil {
+		return nil, err
+	}
+	var out *domain.Artist
+	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+		a, err := s.artists.Read(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if ifMatch != 0 && a.CurrentVersion() != ifMatch {
+			return state.ErrPrecondition
+		}
+		if name != nil {
+			a.Name = *name
+		}
+		if genres != nil {
+			a.Genres = slices.Clone(genres)
+		}
+		if err := domain.ValidateArtist(a); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		a.Version, a.UpdatedAt = a.CurrentVersion()+1, &now
+		for i := range ix.Artists {
+			if ix.Artists[i].ID == id {
+				ix.Artists[i].Name, ix.Artists[i].Genres = a.Name, a.Genres
+			}
+		}
+		out = a
+		return s.artists.Write(tx, id, a)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.publish(ctx, events.ArtistUpdated{ArtistID: out.ID, Name: out.Name, Genres: out.Genres, Version: out.Version, UpdatedAt: *out.UpdatedAt})
+	return out, nil
+}
+
+// albumFacts reads what album events carry besides the album itself: the
+// artist's name and the tracks.
+func (s *Service) albumFacts(ctx context.Context, a *domain.Album) (string, []events.TrackFacts) {
+	name := ""
+	if ar, err := s.artists.Get(ctx, a.ArtistID); err == nil {
+		name = ar.Name
+	}
+	tracks, err := s.tracks.GetMany(ctx, a.TrackIDs)
+	if err != nil {
+		platform.Logger(ctx).Warn("album event without its tracks", slog.String("album_id", a.ID), slog.String("error", err.Error()))
+	}
+	return name, trackFacts(tracks)
+}
+
+func trackFacts(tracks []*domain.Track) []events.TrackFacts {
+	out := make([]events.TrackFacts, 0, len(tracks))
+	for _, t := range tracks {
+		f := events.TrackFacts{TrackID: t.ID, Title: t.Title, Number: t.TrackNumber}
+		if t.Audio != nil {
+			f.DurationMs = t.Audio.DurationMs
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func (s *Service) albumPublished(ctx context.Context, a *domain.Album) events.AlbumPublished {
 	var at time.Time
 	if a.PublishedAt != nil {
 		at = *a.PublishedAt
 	}
-	return events.AlbumPublished{AlbumID: a.ID, ArtistID: a.ArtistID, Title: a.Title, Genre: a.Genre,
-		ReleaseDate: a.ReleaseDate, TrackCount: len(a.TrackIDs), PublishedAt: at}
+	name, tracks := s.albumFacts(ctx, a)
+	return events.AlbumPublished{AlbumID: a.ID, ArtistID: a.ArtistID, ArtistName: name, Title: a.Title, Genre: a.Genre,
+		ReleaseDate: a.ReleaseDate, TrackCount: len(a.TrackIDs), Tracks: tracks, Version: a.Version, PublishedAt: at}
 }
 
 // managedArtist loads the artist and checks that v manages it.
@@ -150,8 +227,9 @@ func (s *Service) PatchAlbum(ctx context.Context, v domain.Viewer, id string, if
 		return nil, err
 	}
 	if updated.Status == domain.Published {
-		s.publish(ctx, events.AlbumUpdated{AlbumID: id, ArtistID: updated.ArtistID, Title: updated.Title,
-			Genre: updated.Genre, ReleaseDate: updated.ReleaseDate, UpdatedAt: updated.UpdatedAt})
+		name, tracks := s.albumFacts(ctx, updated)
+		s.publish(ctx, events.AlbumUpdated{AlbumID: id, ArtistID: updated.ArtistID, ArtistName: name, Title: updated.Title,
+			Genre: updated.Genre, ReleaseDate: updated.ReleaseDate, Tracks: tracks, Version: updated.Version, UpdatedAt: updated.UpdatedAt})
 	}
 	return updated, nil
 }
@@ -243,7 +321,7 @@ func (s *Service) Publish(ctx context.Context, v domain.Viewer, albumID string) 
 	if err != nil {
 		return nil, err
 	}
-	s.publish(ctx, albumPublished(out))
+	s.publish(ctx, s.albumPublished(ctx, out))
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -117,7 +118,7 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 		}
 		for i := range b.Artists {
 			a := b.Artists[i]
-			a.CreatedAt = now
+			a.CreatedAt, a.Version = now, 1
 			if a.Genres == nil {
 				a.Genres = []string{}
 			}
@@ -164,8 +165,29 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 	for i := range newArtists {
 		s.publish(ctx, artistCreated(&newArtists[i]))
 	}
+	names := map[string]string{}
+	for _, a := range b.Artists {
+		names[a.ID] = a.Name
+	}
+	batchTracks := map[string][]*domain.Track{}
+	for _, in := range b.Albums {
+		for i := range in.Tracks {
+			t := in.Tracks[i]
+			t.Audio = audio[t.ID]
+			batchTracks[in.ID] = append(batchTracks[in.ID], &t)
+		}
+	}
 	for i := range newlyPublished {
-		s.publish(ctx, albumPublished(&newlyPublished[i]))
+		al := &newlyPublished[i]
+		name, ok := names[al.ArtistID]
+		if !ok {
+			if ar, err := s.artists.Get(ctx, al.ArtistID); err == nil {
+				name = ar.Name
+			}
+		}
+		s.publish(ctx, events.AlbumPublished{AlbumID: al.ID, ArtistID: al.ArtistID, ArtistName: name, Title: al.Title,
+			Genre: al.Genre, ReleaseDate: al.ReleaseDate, TrackCount: len(batchTracks[al.ID]), Tracks: trackFacts(batchTracks[al.ID]),
+			Version: al.Version, PublishedAt: *al.PublishedAt})
 	}
 	return ImportResult{Artists: len(b.Artists), Albums: len(b.Albums), Tracks: tracks, Published: len(newlyPublished)}, nil
 }

@@ -22,12 +22,19 @@ const (
 
 // Artist is a performer; OwnerUserID links the artist account that manages it.
 type Artist struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Genres      []string  `json:"genres"`
-	OwnerUserID string    `json:"ownerUserId,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Genres      []string `json:"genres"`
+	OwnerUserID string   `json:"ownerUserId,omitempty"`
+	// Version counts changes (1 at creation; 0 in records from before it
+	// was kept, read as 1); artist.* events carry it.
+	Version   int        `json:"version,omitempty"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 }
+
+// CurrentVersion is Version, counting a record without one as version 1.
+func (a *Artist) CurrentVersion() int { return max(a.Version, 1) }
 
 // Album is a release with ordered tracks.
 type Album struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/albums/internal/app"
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/exports"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
@@ -36,6 +37,69 @@ func Routes(r *mux.Router, s *app.Service, maxAudio int) {
 	r.HandleFunc("/api/v1/tracks/{id}/stream", h.stream).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/api/v1/admin/catalog/import", h.importBatch).Methods(http.MethodPost)
 	r.HandleFunc("/internal/tracks/{id}", h.internalTrack).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/artists/{id}", h.patchArtist).Methods(http.MethodPatch)
+	r.HandleFunc("/internal/export/artists", h.exportArtists).Methods(http.MethodGet)
+	r.HandleFunc("/internal/export/albums", h.exportAlbums).Methods(http.MethodGet)
+}
+
+// exportLimit is an export's page size (200 unless asked).
+func exportLimit(r *http.Request) (int, error) {
+	l := r.URL.Query().Get("limit")
+	if l == "" {
+		return 200, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil {
+		return 0, platform.Invalid("limit", "must be a number between 1 and 500")
+	}
+	return n, nil
+}
+
+// exportArtists and exportAlbums page through the catalogue for search's
+// rebuild (its access-control policy lets only search call them).
+func (h handlers) exportArtists(w http.ResponseWriter, r *http.Request) {
+	n, err := exportLimit(r)
+	if err == nil {
+		var p exports.Page[exports.Artist]
+		if p, err = h.s.ExportArtists(r.Context(), n, r.URL.Query().Get("cursor")); err == nil {
+			platform.WriteJSON(w, http.StatusOK, p)
+			return
+		}
+	}
+	platform.WriteError(w, r, err)
+}
+
+func (h handlers) exportAlbums(w http.ResponseWriter, r *http.Request) {
+	n, err := exportLimit(r)
+	if err == nil {
+		var p exports.Page[exports.Album]
+		if p, err = h.s.ExportAlbums(r.Context(), n, r.URL.Query().Get("cursor")); err == nil {
+			platform.WriteJSON(w, http.StatusOK, p)
+			return
+		}
+	}
+	platform.WriteError(w, r, err)
+}
+
+// patchArtist renames an artist or changes its genres (If-Match: its version).
+func (h handlers) patchArtist(w http.ResponseWriter, r *http.Request) {
+	var in artistPatchRequest
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	ifMatch, err := platform.IfMatchVersion(r)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	a, err := h.s.PatchArtist(r.Context(), viewer(r), mux.Vars(r)["id"], ifMatch, in.Name, in.Genres)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("ETag", platform.VersionETag(a.CurrentVersion()))
+	platform.WriteJSON(w, http.StatusOK, artistOf(a))
 }
 
 // Events subscribes the catalogue to the plays that feed trending, and to

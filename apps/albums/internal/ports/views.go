@@ -16,11 +16,12 @@ type artistView struct {
 	Name        string    `json:"name"`
 	Genres      []string  `json:"genres"`
 	OwnerUserID string    `json:"ownerUserId,omitempty"`
+	Version     int       `json:"version"`
 	CreatedAt   time.Time `json:"createdAt"`
 }
 
 func artistOf(a *domain.Artist) artistView {
-	return artistView{ID: a.ID, Name: a.Name, Genres: nonNil(a.Genres), OwnerUserID: a.OwnerUserID, CreatedAt: a.CreatedAt}
+	return artistView{ID: a.ID, Name: a.Name, Genres: nonNil(a.Genres), OwnerUserID: a.OwnerUserID, Version: a.CurrentVersion(), CreatedAt: a.CreatedAt}
 }
 
 type artistSummaryView struct {
@@ -125,6 +126,12 @@ func pageOf[D, V any](p domain.Page[D], view func(D) V) pageView[V] {
 }
 
 // artistRequest is the body of POST /api/v1/artists.
+// artistPatchRequest changes an artist: absent fields stay.
+type artistPatchRequest struct {
+	Name   *string  `json:"name"`
+	Genres []string `json:"genres"`
+}
+
 type artistRequest struct {
 	Name        string   `json:"name"`
 	Genres      []string `json:"genres"`

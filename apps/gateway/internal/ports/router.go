@@ -2,6 +2,7 @@
 package ports
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -106,6 +107,11 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		if rt.Timeout > 0 { // the route's own deadline: a frozen service answers 503 in time
+			ctx, cancel := context.WithTimeoutCause(r.Context(), rt.Timeout, proxy.ErrRouteDeadline)
+			defer cancel()
+			r = r.WithContext(ctx)
 		}
 		fwd.ServeHTTP(w, proxy.WithCaller(r, caller))
 	})

@@ -188,3 +188,35 @@ func TestClientIPReadsForwardedForFromTheRight(t *testing.T) {
 		t.Errorf("two headers: %s", got)
 	}
 }
+
+// A service that does not answer (frozen: the connection is open, nothing
+// comes back) costs a client the route's deadline, then 503 with
+// Retry-After; a route without one would wait for the transport.
+func TestRouteDeadlineAnswers503(t *testing.T) {
+	release := make(chan struct{})
+	frozen := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer frozen.Close()
+	defer close(release)
+	px, _ := proxy.New(frozen.URL, "t")
+	h := Handler(routes.Route{Method: "GET", Path: "/api/v1/plans", App: "search", Access: routes.Public, Timeout: 50 * time.Millisecond},
+		Config{DefaultMaxBody: 64}, Deps{Limiter: ratelimit.New(100, 100, nil), Proxy: px})
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/plans", nil))
+		done <- w
+	}()
+	select {
+	case w := <-done:
+		if w.Code != 503 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Header().Get("Content-Type"), "problem+json") {
+			t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
+		}
+	case <-time.After(20 * time.Second): // a hang, not a timing assertion
+		t.Fatal("the route's deadline did not end the request")
+	}
+}

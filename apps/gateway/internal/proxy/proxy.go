@@ -90,6 +90,10 @@ func (p *Proxy) To(app string) http.Handler {
 			switch {
 			case errors.As(err, &mbe):
 				platform.WriteError(w, r, platform.E(platform.KindPayload, "payload-too-large", "the body is too large"))
+			case errors.Is(context.Cause(r.Context()), ErrRouteDeadline):
+				platform.Logger(r.Context()).Warn("route deadline passed", "app", app)
+				platform.WriteError(w, r, &platform.Error{Kind: platform.KindUnavailable, Code: "service-unavailable",
+					Detail: "the " + app + " service did not answer in time; try again shortly", RetryAfter: 1})
 			case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 				// the client went away; nobody to answer
 			case errors.As(err, &se) && se.status == http.StatusForbidden:
@@ -110,6 +114,10 @@ func (p *Proxy) To(app string) http.Handler {
 		},
 	}
 }
+
+// ErrRouteDeadline is the cause of a route's own deadline passing (a
+// route's Timeout): the answer is 503 with Retry-After, not silence.
+var ErrRouteDeadline = errors.New("the route's deadline passed")
 
 type sidecarError struct {
 	status int

@@ -2,6 +2,8 @@
 // each, who may call it, and how large its body may be.
 package routes
 
+import "time"
+
 // Access says who may call a route.
 type Access int
 
@@ -21,7 +23,14 @@ type Route struct {
 	App     string
 	Access  Access
 	MaxBody int64 // 0: the default limit
+	// Timeout, when set, is the route's own deadline: past it the client
+	// gets 503 with Retry-After, whatever the service does (a frozen one
+	// included). Search has one; it must answer fast or not at all.
+	Timeout time.Duration
 }
+
+// SearchTimeout bounds a search or a suggestion.
+const SearchTimeout = 1500 * time.Millisecond
 
 // Table lists every endpoint the gateway forwards. Paths not listed answer
 // 404 at the gateway and never reach a service.
@@ -46,6 +55,7 @@ var Table = []Route{
 	{Method: "GET", Path: "/api/v1/artists", App: "albums", Access: User},
 	{Method: "POST", Path: "/api/v1/artists", App: "albums", Access: Admin},
 	{Method: "GET", Path: "/api/v1/artists/{id}", App: "albums", Access: User},
+	{Method: "PATCH", Path: "/api/v1/artists/{id}", App: "albums", Access: User},
 	{Method: "GET", Path: "/api/v1/albums", App: "albums", Access: User},
 	{Method: "POST", Path: "/api/v1/albums", App: "albums", Access: User},
 	{Method: "GET", Path: "/api/v1/albums/{id}", App: "albums", Access: User},
@@ -66,6 +76,10 @@ var Table = []Route{
 	{Method: "POST", Path: "/api/v1/playlists/{id}/tracks", App: "playlists", Access: User},
 	{Method: "DELETE", Path: "/api/v1/playlists/{id}/tracks/{entryId}", App: "playlists", Access: User},
 	{Method: "PUT", Path: "/api/v1/playlists/{id}/order", App: "playlists", Access: User},
+
+	{Method: "GET", Path: "/api/v1/search", App: "search", Access: User, Timeout: SearchTimeout},
+	{Method: "GET", Path: "/api/v1/search/suggest", App: "search", Access: User, Timeout: SearchTimeout},
+	{Method: "POST", Path: "/api/v1/admin/search/reindex", App: "search", Access: Admin, Timeout: SearchTimeout},
 
 	{Method: "GET", Path: "/api/v1/plans", App: "subscriptions", Access: Public},
 	{Method: "POST", Path: "/api/v1/subscriptions", App: "subscriptions", Access: User},

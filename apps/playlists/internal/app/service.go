@@ -4,7 +4,9 @@ package app
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +35,7 @@ type Service struct {
 	kv        state.KV
 	playlists state.Repo[domain.Playlist]
 	owned     state.Repo[domain.Owned]
+	shards    state.Repo[domain.Owned] // every playlist id, in Shards lists by id (the export's way through them all)
 	tracks    Tracks
 	pub       Publisher
 	now       func() time.Time
@@ -45,7 +48,8 @@ func New(kv state.KV, tracks Tracks, pub Publisher, now func() time.Time) *Servi
 	}
 	return &Service{kv: kv, tracks: tracks, pub: pub, now: now,
 		playlists: state.Repo[domain.Playlist]{KV: kv, Prefix: "playlist|", NotFound: domain.ErrNotFound},
-		owned:     state.Repo[domain.Owned]{KV: kv, Prefix: "owned|"}}
+		owned:     state.Repo[domain.Owned]{KV: kv, Prefix: "owned|"},
+		shards:    state.Repo[domain.Owned]{KV: kv, Prefix: "shard|"}}
 }
 
 func (s *Service) changed(ctx context.Context, p *domain.Playlist, change string) {
@@ -79,6 +83,9 @@ func (s *Service) Create(ctx context.Context, owner, name, description string, p
 		}
 		o.PlaylistIDs = append([]string{p.ID}, o.PlaylistIDs...)
 		if err := s.owned.Write(tx, owner, o); err != nil {
+			return err
+		}
+		if err := s.inShard(ctx, tx, p.ID, true); err != nil {
 			return err
 		}
 		return s.playlists.Insert(tx, p.ID, p)
@@ -251,6 +258,9 @@ func (s *Service) Delete(ctx context.Context, viewer, id string, ifMatch int) er
 		}
 		o.PlaylistIDs = remove(o.PlaylistIDs, id)
 		s.playlists.Remove(tx, id)
+		if err := s.inShard(ctx, tx, id, false); err != nil {
+			return err
+		}
 		return s.owned.Write(tx, owner, o)
 	})
 	if err != nil {
@@ -283,6 +293,9 @@ func (s *Service) DeleteAllOf(ctx context.Context, userID string) error {
 		s.owned.Remove(tx, userID)
 		for _, id := range o.PlaylistIDs {
 			s.playlists.Remove(tx, id)
+			if err := s.inShard(ctx, tx, id, false); err != nil {
+				return err
+			}
 		}
 		return nil
 	}); err != nil {
@@ -292,4 +305,79 @@ func (s *Service) DeleteAllOf(ctx context.Context, userID string) error {
 		s.publish(ctx, events.PlaylistDeleted{PlaylistID: id, OwnerID: userID})
 	}
 	return nil
+}
+
+// Shards is how many lists hold every playlist id (by a hash of the id), so
+// creating playlists at once rarely writes the same list.
+const Shards = 16
+
+func shardOf(id string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return strconv.Itoa(int(h.Sum32() % Shards))
+}
+
+// inShard adds or removes id in its shard list, within tx.
+func (s *Service) inShard(ctx context.Context, tx *state.Tx, id string, add bool) error {
+	sh := shardOf(id)
+	l, err := s.shards.ReadOrNew(ctx, tx, sh)
+	if err != nil {
+		return err
+	}
+	if add {
+		l.PlaylistIDs = append(l.PlaylistIDs, id)
+	} else {
+		l.PlaylistIDs = remove(l.PlaylistIDs, id)
+		if len(l.PlaylistIDs) == 0 {
+			s.shards.Remove(tx, sh)
+			return nil
+		}
+	}
+	return s.shards.Write(tx, sh, l)
+}
+
+// Export pages through every public playlist (search rebuilds its index
+// from it): after is the cursor of the page before, limit bounds the
+// playlists read (a page may hold fewer public ones, even none, and still
+// have a next cursor).
+func (s *Service) Export(ctx context.Context, limit int, after string) ([]*domain.Playlist, string, error) {
+	if limit < 1 || limit > 500 {
+		return nil, "", fault.Invalid("limit", "must be between 1 and 500")
+	}
+	pos, err := cursor.Decode(after, "playlist-export")
+	if err != nil {
+		return nil, "", err
+	}
+	shard, offset := pos/1_000_000, pos%1_000_000
+	out := []*domain.Playlist{}
+	for ; shard < Shards; shard, offset = shard+1, 0 {
+		l, err := s.shards.Get(ctx, strconv.Itoa(shard))
+		if errors.Is(err, state.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if offset >= len(l.PlaylistIDs) {
+			continue
+		}
+		end := min(offset+limit, len(l.PlaylistIDs))
+		ps, err := s.playlists.GetMany(ctx, l.PlaylistIDs[offset:end])
+		if err != nil {
+			return nil, "", err
+		}
+		for _, p := range ps {
+			if p.Public {
+				out = append(out, p)
+			}
+		}
+		next := ""
+		if end < len(l.PlaylistIDs) {
+			next = cursor.Encode(shard*1_000_000+end, "playlist-export")
+		} else if shard+1 < Shards {
+			next = cursor.Encode((shard+1)*1_000_000, "playlist-export")
+		}
+		return out, next, nil
+	}
+	return out, "", nil
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/domain"
@@ -63,5 +64,55 @@ func TestPlaylistRules(t *testing.T) {
 	}
 	if n := len(pub.Topics()); n < 5 {
 		t.Fatalf("events: %v", pub.Topics())
+	}
+}
+
+// The export walks every shard and gives the public playlists only, each
+// once, across pages; a deleted or private playlist is not in it.
+func TestExportPagesThroughPublicPlaylistsOnly(t *testing.T) {
+	ctx := context.Background()
+	s := New(state.NewMemory(), nil, &pubsub.Memory{}, nil)
+	owners := []string{"01930000-0000-7000-8000-000000000e01", "01930000-0000-7000-8000-000000000e02"}
+	want := map[string]bool{}
+	for i := range 40 {
+		p, err := s.Create(ctx, owners[i%2], fmt.Sprintf("list %d", i), "", i%3 != 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%3 != 0 {
+			want[p.ID] = true
+		}
+		if i == 4 {
+			if err := s.Delete(ctx, owners[0], p.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			delete(want, p.ID)
+		}
+	}
+	got := map[string]bool{}
+	after := ""
+	for pages := 0; ; pages++ {
+		items, next, err := s.Export(ctx, 3, after)
+		if err != nil || pages > 100 {
+			t.Fatal(err, pages)
+		}
+		for _, p := range items {
+			if got[p.ID] || !p.Public {
+				t.Fatalf("%s twice or private", p.ID)
+			}
+			got[p.ID] = true
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if len(got) != len(want) {
+		t.Fatalf("exported %d public playlists, want %d", len(got), len(want))
+	}
+	for id := range want {
+		if !got[id] {
+			t.Fatal("missing", id)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/app"
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/exports"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
@@ -26,6 +27,31 @@ func Routes(r *mux.Router, s *app.Service) {
 	r.HandleFunc("/api/v1/playlists/{id}/tracks", h.addTrack).Methods(http.MethodPost)
 	r.HandleFunc("/api/v1/playlists/{id}/tracks/{entryId}", h.removeEntry).Methods(http.MethodDelete)
 	r.HandleFunc("/api/v1/playlists/{id}/order", h.reorder).Methods(http.MethodPut)
+	r.HandleFunc("/internal/export/playlists", h.export).Methods(http.MethodGet)
+}
+
+// export pages through the public playlists for search's rebuild (its
+// access-control policy lets only search call it).
+func (h handlers) export(w http.ResponseWriter, r *http.Request) {
+	n := 200
+	if l := r.URL.Query().Get("limit"); l != "" {
+		var err error
+		if n, err = strconv.Atoi(l); err != nil {
+			platform.WriteError(w, r, platform.Invalid("limit", "must be a number between 1 and 500"))
+			return
+		}
+	}
+	items, next, err := h.s.Export(r.Context(), n, r.URL.Query().Get("cursor"))
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	page := exports.Page[exports.Playlist]{Items: make([]exports.Playlist, len(items)), NextCursor: next}
+	for i, p := range items {
+		page.Items[i] = exports.Playlist{ID: p.ID, OwnerID: p.OwnerID, Name: p.Name, TrackCount: len(p.Entries),
+			Version: p.Version, UpdatedAt: p.UpdatedAt}
+	}
+	platform.WriteJSON(w, http.StatusOK, page)
 }
 
 // Events removes a deleted user's playlists.

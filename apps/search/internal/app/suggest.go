@@ -1,0 +1,158 @@
+package app
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/harmonia-music/harmonia/apps/search/internal/domain"
+	"github.com/harmonia-music/harmonia/apps/search/internal/index"
+)
+
+// Suggestion is one completion.
+type Suggestion struct {
+	Text string      `json:"text"`
+	Type domain.Kind `json:"type"`
+	ID   string      `json:"id"`
+}
+
+// suggester answers as-you-type completions from memory: every visible
+// document's name, folded, under each of its word starts ("dark side of
+// the moon", "side of the moon", ...), in one sorted slice that a prefix
+// finds by binary search. Changes mark it stale; it is rebuilt at most every
+// SuggestRebuild, off the request path.
+type suggester struct {
+	mu      sync.RWMutex
+	docs    map[string]Suggestion // by document key
+	keys    []suggestKey          // sorted by text
+	dirty   bool
+	buildMu sync.Mutex
+}
+
+type suggestKey struct {
+	text  string // folded words from one word start to the end
+	doc   string // document key
+	start bool   // the name's first word: a better match
+}
+
+func newSuggester() *suggester { return &suggester{docs: map[string]Suggestion{}} }
+
+// put records d (or forgets it when hidden).
+func (s *suggester) put(d domain.Doc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.Hidden {
+		delete(s.docs, d.Key())
+	} else {
+		s.docs[d.Key()] = Suggestion{Text: d.Name, Type: d.Kind, ID: d.ID}
+	}
+	s.dirty = true
+}
+
+func (s *suggester) remove(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.docs, key)
+	s.dirty = true
+}
+
+// reset replaces every document (after a rebuild).
+func (s *suggester) reset(docs map[string]Suggestion) {
+	s.mu.Lock()
+	s.docs, s.dirty = docs, true
+	s.mu.Unlock()
+	s.rebuild()
+}
+
+// rebuild sorts the keys again if anything changed.
+func (s *suggester) rebuild() {
+	s.buildMu.Lock()
+	defer s.buildMu.Unlock()
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return
+	}
+	s.dirty = false
+	docs := make(map[string]Suggestion, len(s.docs))
+	for k, v := range s.docs {
+		docs[k] = v
+	}
+	s.mu.Unlock()
+	keys := make([]suggestKey, 0, len(docs)*3)
+	for key, d := range docs {
+		words := index.Fold(d.Text)
+		for i := range words {
+			keys = append(keys, suggestKey{text: strings.Join(words[i:], " "), doc: key, start: i == 0})
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].text < keys[j].text })
+	s.mu.Lock()
+	s.keys = keys
+	s.mu.Unlock()
+}
+
+// kindOrder ranks kinds when all else is equal.
+var kindOrder = map[domain.Kind]int{domain.Artist: 0, domain.Album: 1, domain.Track: 2, domain.Playlist: 3}
+
+// lookup completes prefix: matches at the start of a name first, then by
+// popularity, then artists before albums, tracks and playlists, then the
+// shorter text.
+func (s *suggester) lookup(prefix string, limit int, pop func(domain.Kind, string) int) []Suggestion {
+	words := index.Fold(prefix)
+	if len(words) == 0 {
+		return []Suggestion{}
+	}
+	p := strings.Join(words, " ")
+	if strings.HasSuffix(prefix, " ") { // "dark " means the word "dark" is complete
+		p += " "
+	}
+	type cand struct {
+		Suggestion
+		start bool
+		plays int
+	}
+	s.mu.RLock()
+	i := sort.Search(len(s.keys), func(i int) bool { return s.keys[i].text >= p })
+	seen := map[string]int{}
+	var cands []cand
+	for ; i < len(s.keys) && strings.HasPrefix(s.keys[i].text, p) && len(cands) < 5000; i++ {
+		k := s.keys[i]
+		d, ok := s.docs[k.doc]
+		if !ok {
+			continue
+		}
+		if j, dup := seen[k.doc]; dup {
+			cands[j].start = cands[j].start || k.start
+			continue
+		}
+		seen[k.doc] = len(cands)
+		cands = append(cands, cand{Suggestion: d, start: k.start})
+	}
+	s.mu.RUnlock()
+	for i := range cands {
+		cands[i].plays = pop(cands[i].Type, cands[i].ID)
+	}
+	slices.SortStableFunc(cands, func(a, b cand) int {
+		switch {
+		case a.start != b.start:
+			if a.start {
+				return -1
+			}
+			return 1
+		case a.plays != b.plays:
+			return b.plays - a.plays
+		case kindOrder[a.Type] != kindOrder[b.Type]:
+			return kindOrder[a.Type] - kindOrder[b.Type]
+		case len(a.Text) != len(b.Text):
+			return len(a.Text) - len(b.Text)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	out := make([]Suggestion, 0, min(limit, len(cands)))
+	for _, c := range cands[:min(limit, len(cands))] {
+		out = append(out, c.Suggestion)
+	}
+	return out
+}

@@ -1,0 +1,50 @@
+// Package exports holds the wire types of the internal export endpoints that
+// search rebuilds its index from (albums: GET /internal/export/artists and
+// /internal/export/albums; playlists: GET /internal/export/playlists), so the
+// exporting service and search cannot drift apart. Pages are
+// {"items":[...],"nextCursor":"..."}; an empty nextCursor ends the export.
+package exports
+
+import (
+	"time"
+
+	"github.com/harmonia-music/harmonia/internal/events"
+)
+
+// Page is one page of an export.
+type Page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// Artist is a catalogue artist as search indexes it.
+type Artist struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Genres  []string `json:"genres"`
+	Version int      `json:"version"`
+}
+
+// Album is a published album with its tracks, as search indexes it: the
+// same facts album.published carries.
+type Album struct {
+	ID          string              `json:"id"`
+	ArtistID    string              `json:"artistId"`
+	ArtistName  string              `json:"artistName"`
+	Title       string              `json:"title"`
+	Genre       string              `json:"genre"`
+	ReleaseDate string              `json:"releaseDate"`
+	Version     int                 `json:"version"`
+	Tracks      []events.TrackFacts `json:"tracks"`
+	PublishedAt time.Time           `json:"publishedAt"`
+}
+
+// Playlist is a public playlist as search indexes it.
+type Playlist struct {
+	ID         string    `json:"id"`
+	OwnerID    string    `json:"ownerId"`
+	Name       string    `json:"name"`
+	TrackCount int       `json:"trackCount"`
+	Version    int       `json:"version"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
