@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,6 +24,7 @@ type fixture struct {
 	albums    []string
 	tracks    []string
 	genres    []string
+	names     []string // artist names and album titles, for search queries
 }
 
 var setupClient = &http.Client{Timeout: 30 * time.Second}
@@ -74,13 +77,23 @@ func prepare(ctx context.Context, base string) (*fixture, error) {
 		fx.playlists = append(fx.playlists, p.ID)
 	}
 	var page struct {
-		Items []struct{ ID string }
+		Items []struct{ ID, Title string }
 	}
 	if err := call(ctx, http.MethodGet, base+"/albums?limit=100", fx.tokens[0], nil, &page); err != nil {
 		return nil, err
 	}
 	for _, a := range page.Items {
 		fx.albums = append(fx.albums, a.ID)
+		fx.names = append(fx.names, a.Title)
+	}
+	var artists struct {
+		Items []struct{ Name string }
+	}
+	if err := call(ctx, http.MethodGet, base+"/artists?limit=100", fx.tokens[0], nil, &artists); err != nil {
+		return nil, err
+	}
+	for _, a := range artists.Items {
+		fx.names = append(fx.names, a.Name)
 	}
 	for _, id := range fx.albums[:min(20, len(fx.albums))] {
 		var al struct {
@@ -248,4 +261,34 @@ func (b *buyers) settle(ctx context.Context, warm int) (lat []float64, failed ma
 		rate = float64(len(lat)) / last.Sub(first).Seconds()
 	}
 	return lat, failed, rate
+}
+
+// prefix is the i-th as-you-type prefix: a catalogue name cut after 1 to
+// all of its characters.
+func (fx *fixture) prefix(i int) string {
+	name := []rune(fx.names[i%len(fx.names)])
+	return string(name[:1+(i*7)%len(name)])
+}
+
+// suggest asks for completions of a prefix, as a search box does on every keystroke.
+func (fx *fixture) suggest(ctx context.Context, c *http.Client, i int) int {
+	return get(ctx, c, fx.base+"/search/suggest?q="+url.QueryEscape(fx.prefix(i)), fx.tokens[i%len(fx.tokens)], "")
+}
+
+// search runs a full search: a name's words with the last one cut short,
+// every fifth with a typo, every tenth with facets.
+func (fx *fixture) search(ctx context.Context, c *http.Client, i int) int {
+	words := strings.Fields(fx.names[i%len(fx.names)])
+	if last := []rune(words[len(words)-1]); len(last) > 3 {
+		words[len(words)-1] = string(last[:3+(i%(len(last)-2))])
+	}
+	if w := []rune(words[0]); i%5 == 0 && len(w) >= 5 {
+		w[1] = 'x'
+		words[0] = string(w)
+	}
+	u := fx.base + "/search?q=" + url.QueryEscape(strings.Join(words, " "))
+	if i%10 == 0 {
+		u += "&facets=true"
+	}
+	return get(ctx, c, u, fx.tokens[i%len(fx.tokens)], "")
 }

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/harmonia-music/harmonia/internal/devstack"
 	"github.com/harmonia-music/harmonia/tests/load/loadgen"
 )
 
@@ -70,6 +71,7 @@ type options struct {
 	scenarios                      string
 	floorRate, readRate, loginRate float64
 	mixRate, checkoutRate          float64
+	searchRate                     float64
 	duration, warmup               time.Duration
 	conns                          int
 	out, catalog                   string
@@ -77,12 +79,13 @@ type options struct {
 
 func run(ctx context.Context) error {
 	var o options
-	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,checkout", "scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,checkout", "scenarios to run, in order")
 	flag.Float64Var(&o.floorRate, "floor-rate", 500, "floor requests per second")
 	flag.Float64Var(&o.readRate, "read-rate", 500, "read scenario requests per second")
 	flag.Float64Var(&o.loginRate, "login-rate", 40, "login scenario requests per second")
 	flag.Float64Var(&o.mixRate, "mix-rate", 300, "mix scenario requests per second")
 	flag.Float64Var(&o.checkoutRate, "checkout-rate", 50, "checkouts started per second")
+	flag.Float64Var(&o.searchRate, "search-rate", 300, "suggest and search scenarios: requests per second")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured time per scenario")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured warm-up per scenario")
 	flag.IntVar(&o.conns, "conns", 16, "connections")
@@ -156,6 +159,16 @@ func run(ctx context.Context) error {
 			prof := profileApps(ctx, mainStack, o.warmup, o.duration, filepath.Join(o.out, date+"-mix"))
 			res = loadgen.Run(ctx, "mix", cfg(o.mixRate, mainStack.procs()), fx.mix)
 			res.Notes = prof(res)
+		case "search-index":
+			notes, err := indexReport(ctx, mainStack, filepath.Join(tmp, "main", ".data"))
+			if err != nil {
+				return err
+			}
+			res = loadgen.Result{Scenario: "search-index", Notes: notes}
+		case "suggest":
+			res = loadgen.Run(ctx, "suggest", cfg(o.searchRate, mainStack.procs()), fx.suggest)
+		case "search":
+			res = loadgen.Run(ctx, "search", cfg(o.searchRate, mainStack.procs()), fx.search)
 		case "checkout":
 			n := int(o.checkoutRate * (o.warmup + o.duration).Seconds())
 			buyers, err := prepareBuyers(ctx, fx.base, n)
@@ -442,3 +455,65 @@ func post(url string, body []byte, hdr map[string]string) loadgen.Request {
 }
 
 var firstError sync.Once
+
+// indexReport rebuilds search's index from the catalogue (an admin's
+// reindex) and reports how long the rebuild took, as search logs it, the
+// index's size on disk, and search's resident memory with it loaded.
+func indexReport(ctx context.Context, st stackInfo, dataDir string) (string, error) {
+	base := st.GatewayURL + "/api/v1"
+	var admin struct{ AccessToken string }
+	pw := os.Getenv("HARMONIA_ADMIN_PASSWORD")
+	if pw == "" {
+		pw = devstack.AdminDefaultPassword
+	}
+	if err := call(ctx, http.MethodPost, base+"/auth/login", "", map[string]string{"email": devstack.AdminEmail, "password": pw}, &admin); err != nil {
+		return "", err
+	}
+	logPath := filepath.Join(dataDir, "logs", "search.log")
+	rebuilt := func() []string {
+		b, _ := os.ReadFile(logPath)
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, `"msg":"search index rebuilt"`) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	before := len(rebuilt())
+	if err := call(ctx, http.MethodPost, base+"/admin/search/reindex", admin.AccessToken, nil, nil); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(15 * time.Minute)
+	var line string
+	for {
+		if l := rebuilt(); len(l) > before {
+			line = l[len(l)-1]
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("search did not finish its rebuild in 15 minutes")
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	var entry struct {
+		Documents int     `json:"documents"`
+		Took      float64 `json:"took"` // slog's JSON writes a duration in nanoseconds
+	}
+	_ = json.Unmarshal([]byte(line), &entry)
+	var size int64
+	_ = filepath.Walk(filepath.Join(dataDir, "search", "index"), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			size += fi.Size()
+		}
+		return nil
+	})
+	rss := loadgen.Run(ctx, "rss", loadgen.Config{Rate: 1, Duration: time.Second, Procs: map[string]int{"search": st.app("search").AppPID}},
+		func(context.Context, *http.Client, int) int { return 200 }).RSSMB["search"]
+	return fmt.Sprintf("rebuilt %d documents in %s (search's own measure, from the exports of albums and playlists); index on disk %.1f MB; search's resident memory with it loaded %.0f MB",
+		entry.Documents, time.Duration(entry.Took).Round(time.Millisecond), float64(size)/(1<<20), rss), nil
+}
