@@ -37,6 +37,7 @@ type Config struct {
 	Dir            string        // the index's folder; "" keeps it in memory (tests)
 	SaveEvery      time.Duration // how often play counts are saved
 	SuggestRebuild time.Duration // how often suggestions take changes in
+	FlushEvery     time.Duration // how often held index writes are written (one batch)
 }
 
 // Service is search.
@@ -47,7 +48,7 @@ type Service struct {
 	now func() time.Time
 
 	mu  sync.RWMutex // guards idx: searches read under it, a rebuild's swap writes
-	idx index.Index
+	idx *buffered    // writes are held and flushed as one batch every FlushEvery
 
 	writeMu    sync.Mutex // one change at a time (versions are read, then written)
 	rebuilding bool
@@ -73,6 +74,9 @@ func Open(cfg Config, exp Exporter, log *slog.Logger, now func() time.Time) (s *
 	if cfg.SuggestRebuild == 0 {
 		cfg.SuggestRebuild = time.Second
 	}
+	if cfg.FlushEvery == 0 {
+		cfg.FlushEvery = 200 * time.Millisecond
+	}
 	var ix index.Index
 	fresh := true
 	if cfg.Dir == "" {
@@ -86,7 +90,7 @@ func Open(cfg Config, exp Exporter, log *slog.Logger, now func() time.Time) (s *
 	if err != nil {
 		return nil, false, err
 	}
-	s = &Service{cfg: cfg, exp: exp, log: log, now: now, idx: ix, pop: newPopularity(), sugg: newSuggester(), done: make(chan struct{})}
+	s = &Service{cfg: cfg, exp: exp, log: log, now: now, idx: buffer(ix), pop: newPopularity(), sugg: newSuggester(), done: make(chan struct{})}
 	if b, err := ix.Meta("popularity"); err == nil && len(b) > 0 {
 		if err := s.pop.Load(b); err != nil {
 			log.Warn("play counts not loaded", slog.String("error", err.Error()))
@@ -126,16 +130,21 @@ func (s *Service) Run(ctx context.Context) {
 	defer close(s.done)
 	save := time.NewTicker(s.cfg.SaveEvery)
 	sug := time.NewTicker(s.cfg.SuggestRebuild)
+	flush := time.NewTicker(s.cfg.FlushEvery)
 	defer save.Stop()
 	defer sug.Stop()
+	defer flush.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			s.flush()
 			s.savePlays()
 			s.mu.Lock()
 			_ = s.idx.Close()
 			s.mu.Unlock()
 			return
+		case <-flush.C:
+			s.flush()
 		case <-save.C:
 			s.pop.Expire(s.now())
 			s.savePlays()
@@ -147,6 +156,17 @@ func (s *Service) Run(ctx context.Context) {
 
 // Done is closed when Run has saved and closed the index.
 func (s *Service) Done() <-chan struct{} { return s.done }
+
+// flush writes the held index changes (one batch).
+func (s *Service) flush() {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.idx.Flush(); err != nil {
+		s.log.Warn("index changes not written yet; retrying", slog.String("error", err.Error()))
+	}
+}
 
 func (s *Service) savePlays() {
 	b, changed := s.pop.Snapshot()
@@ -341,11 +361,12 @@ func (s *Service) Rebuild(ctx context.Context) (int, time.Duration, error) {
 			return 0, 0, err
 		}
 	}
-	next, err := index.Create(dir)
+	created, err := index.Create(dir)
 	if err != nil {
 		finish()
 		return 0, 0, err
 	}
+	next := buffer(created)
 	n, err := s.fill(ctx, next)
 	if err != nil {
 		_ = next.Close()
@@ -363,6 +384,11 @@ func (s *Service) Rebuild(ctx context.Context) (int, time.Duration, error) {
 		_ = next.SetMeta("popularity", b)
 	} else if b, err := s.liveMeta("popularity"); err == nil && b != nil {
 		_ = next.SetMeta("popularity", b)
+	}
+	if err := next.Flush(); err != nil {
+		_ = next.Close()
+		s.rebuilding, s.pending = false, nil
+		return 0, 0, err
 	}
 	if err := s.swap(next, dir); err != nil {
 		s.rebuilding, s.pending = false, nil
@@ -388,7 +414,7 @@ func (s *Service) current() index.Index {
 }
 
 // swap puts next in place of the live index (on disk: in its folder).
-func (s *Service) swap(next index.Index, dir string) error {
+func (s *Service) swap(next *buffered, dir string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if dir == "" {
@@ -412,12 +438,12 @@ func (s *Service) swap(next index.Index, dir string) error {
 	if err != nil {
 		return err
 	}
-	s.idx = ix
+	s.idx = buffer(ix)
 	return nil
 }
 
-// fill reads every export into ix.
-func (s *Service) fill(ctx context.Context, ix index.Index) (int, error) {
+// fill reads every export into ix, one batch a page.
+func (s *Service) fill(ctx context.Context, ix *buffered) (int, error) {
 	n := 0
 	for c := ""; ; {
 		p, err := s.exp.Artists(ctx, c)
@@ -429,6 +455,9 @@ func (s *Service) fill(ctx context.Context, ix index.Index) (int, error) {
 				return n, err
 			}
 			n++
+		}
+		if err := ix.Flush(); err != nil {
+			return n, err
 		}
 		if c = p.NextCursor; c == "" {
 			break
@@ -450,6 +479,9 @@ func (s *Service) fill(ctx context.Context, ix index.Index) (int, error) {
 			}
 			n += 1 + len(tracks)
 		}
+		if err := ix.Flush(); err != nil {
+			return n, err
+		}
 		if c = p.NextCursor; c == "" {
 			break
 		}
@@ -465,6 +497,9 @@ func (s *Service) fill(ctx context.Context, ix index.Index) (int, error) {
 				TrackCount: pl.TrackCount, Version: pl.Version})
 		}
 		if err := ix.Put(docs); err != nil {
+			return n, err
+		}
+		if err := ix.Flush(); err != nil {
 			return n, err
 		}
 		n += len(docs)
@@ -545,17 +580,32 @@ func DecodeCursor(c string, k domain.Kind) (int, error) {
 func (s *Service) Search(q domain.Query) (Answer, error) {
 	words := index.Fold(q.Text)
 	ans := Answer{Groups: map[domain.Kind]*Group{}}
+	need := q.Offset + q.Limit + 1 // one more than the page: is there a next one?
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	// One query for every kind asked (fuzzy matching is the cost, paid
+	// once); a kind the combined top did not fill is asked alone.
+	byKind := map[domain.Kind][]index.Hit{}
+	res, err := s.idx.Search(words, q.Kinds, need*len(q.Kinds))
+	if err != nil {
+		return ans, err
+	}
+	for _, h := range res.Hits {
+		byKind[h.Doc.Kind] = append(byKind[h.Doc.Kind], h)
+	}
+	truncated := res.Total > uint64(len(res.Hits))
 	for _, k := range q.Kinds {
+		if truncated && len(q.Kinds) > 1 && len(byKind[k]) < need {
+			one, err := s.idx.Search(words, []domain.Kind{k}, need)
+			if err != nil {
+				return ans, err
+			}
+			byKind[k] = one.Hits
+		}
 		g := &Group{Items: []Item{}}
 		ans.Groups[k] = g
-		res, err := s.idx.Search(words, k, q.Offset+q.Limit+1)
-		if err != nil {
-			return ans, err
-		}
-		items := make([]Item, len(res.Hits))
-		for i, h := range res.Hits {
+		items := make([]Item, len(byKind[k]))
+		for i, h := range byKind[k] {
 			items[i] = itemOf(h, s.pop.Of(h.Doc.Kind, h.Doc.ID))
 		}
 		slices.SortStableFunc(items, func(a, b Item) int {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -81,6 +82,7 @@ func ids(t *testing.T, s *Service, q string, kinds ...domain.Kind) []string {
 	if kinds == nil {
 		kinds = domain.Kinds
 	}
+	s.flush() // what the flush loop does within FlushEvery
 	a, err := s.Search(domain.Query{Text: q, Kinds: kinds, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -298,5 +300,45 @@ func TestSuggestCompletesAcrossKinds(t *testing.T) {
 	}
 	if got := s.Suggest("b", 2); len(got) != 2 {
 		t.Fatalf("limit: %+v", got)
+	}
+}
+
+// Changes are held and written as one batch: a search sees them after the
+// flush, a single-document read (the version check) at once.
+func TestHeldWritesAreSeenByVersionChecksAndFlushedAsOneBatch(t *testing.T) {
+	s := built(t, catalogue())
+	if err := s.Artist("ar7", "Nina Simone", nil, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Artist("ar7", "Stale", nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.Search(domain.Query{Text: "nina", Kinds: domain.Kinds, Limit: 5}); a.Top != nil {
+		t.Fatal("searched before the flush and found it: nothing was held")
+	}
+	if got := ids(t, s, "nina"); !has(got, "ar7") {
+		t.Fatal("not found after the flush")
+	}
+	if got := ids(t, s, "stale"); len(got) != 0 {
+		t.Fatal("the held newer version did not stop the older one")
+	}
+}
+
+// One kind with few matches is not crowded out of the combined query by a
+// kind with many.
+func TestAKindWithFewMatchesIsNotCrowdedOut(t *testing.T) {
+	f := catalogue()
+	for i := range 30 {
+		f.albums = append(f.albums, exports.Album{ID: fmt.Sprintf("x%02d", i), ArtistID: "ar2", ArtistName: "Miles Davis",
+			Title: "Sunday morning", Genre: "jazz", ReleaseDate: "1960-01-01", Version: 1,
+			Tracks: []events.TrackFacts{{TrackID: fmt.Sprintf("xt%02d", i), Title: "Sunday " + fmt.Sprint(i)}}})
+	}
+	s := built(t, f)
+	a, err := s.Search(domain.Query{Text: "sunday", Kinds: domain.Kinds, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Groups[domain.Playlist].Items) != 1 || len(a.Groups[domain.Track].Items) != 2 || a.Groups[domain.Track].NextCursor == "" {
+		t.Fatalf("playlists %+v, tracks %+v", a.Groups[domain.Playlist], a.Groups[domain.Track])
 	}
 }

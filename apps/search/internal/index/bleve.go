@@ -54,9 +54,9 @@ type Index interface {
 	ByArtist(artistID string) ([]domain.Doc, error)
 	ByAlbum(albumID string) ([]domain.Doc, error)
 	All(kind domain.Kind) ([]domain.Doc, error) // the visible documents of kind
-	// Search finds visible documents of kind matching words (already
+	// Search finds visible documents of kinds matching words (already
 	// folded): every word, in any order, the last one also as a prefix.
-	Search(words []string, kind domain.Kind, size int) (Result, error)
+	Search(words []string, kinds []domain.Kind, size int) (Result, error)
 	// Facets counts genre and decade over the matches of words among kinds.
 	Facets(words []string, kinds []domain.Kind) (map[string][]Facet, error)
 	Count() (uint64, error)
@@ -337,11 +337,11 @@ func kindFilter(kinds ...domain.Kind) query.Query {
 }
 
 // Search implements Index.
-func (b *Bleve) Search(words []string, kind domain.Kind, size int) (Result, error) {
+func (b *Bleve) Search(words []string, kinds []domain.Kind, size int) (Result, error) {
 	if len(words) == 0 {
 		return Result{}, nil
 	}
-	hits, total, err := b.docs(bleve.NewConjunctionQuery(match(words), kindFilter(kind)), size)
+	hits, total, err := b.docs(bleve.NewConjunctionQuery(match(words), kindFilter(kinds...)), size)
 	return Result{Hits: hits, Total: total}, err
 }
 

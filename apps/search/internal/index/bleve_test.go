@@ -30,7 +30,7 @@ func TestOpenStartsAfreshOnlyWhenItMust(t *testing.T) {
 		t.Fatal(err, fresh)
 	}
 	defer b.Close()
-	if r, err := b.Search(Fold("beyonce"), domain.Artist, 10); err != nil || len(r.Hits) != 1 {
+	if r, err := b.Search(Fold("beyonce"), []domain.Kind{domain.Artist}, 10); err != nil || len(r.Hits) != 1 {
 		t.Fatalf("%+v %v", r, err)
 	}
 }
