@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -22,14 +23,11 @@ type fakeExports struct {
 }
 
 func page[T any](items []T, c string) exports.Page[T] {
-	off := 0
-	if c != "" {
-		off = int(c[0] - '0')
-	}
+	off, _ := strconv.Atoi(c)
 	end := min(off+2, len(items))
 	p := exports.Page[T]{Items: items[off:end]}
 	if end < len(items) {
-		p.NextCursor = string(rune('0' + end))
+		p.NextCursor = strconv.Itoa(end)
 	}
 	return p
 }

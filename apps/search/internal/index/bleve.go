@@ -26,7 +26,7 @@ import (
 
 // MappingVersion names the mapping below; an index built with another one is
 // rebuilt.
-const MappingVersion = "3"
+const MappingVersion = "4"
 
 // Hit is one result.
 type Hit struct {
@@ -94,7 +94,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 		f.Store, f.IncludeInAll, f.IncludeTermVectors = false, false, false
 		return f
 	}
-	for _, name := range []string{"name", "artistName", "albumTitle"} {
+	for _, name := range []string{"name", "artistName", "albumTitle", "all"} {
 		doc.AddFieldMappingsAt(name, text())
 	}
 	for _, name := range []string{"kind", "genre", "decade", "artistId", "albumId", "visible"} {
@@ -190,6 +190,7 @@ func (b *Bleve) Put(docs []domain.Doc) error {
 		}
 		if err := batch.Index(d.Key(), map[string]any{
 			"kind": string(d.Kind), "name": d.Name, "artistName": d.ArtistName, "albumTitle": d.AlbumTitle,
+			"all": d.Name + " " + d.ArtistName + " " + d.AlbumTitle,
 			"genre": d.Genre, "decade": d.Decade(), "artistId": d.ArtistID, "albumId": d.AlbumID,
 			"visible": visible(d), "doc": string(raw),
 		}); err != nil {
@@ -292,7 +293,9 @@ var fieldBoosts = []struct {
 }{{"name", 3}, {"artistName", 2}, {"albumTitle", 1}}
 
 // match is the query for words: each must match one of the fields, exactly
-// (best), as a prefix (the last word) or with a typo forgiven.
+// (best, weighed by the field), as a prefix (the last word) or with a typo
+// forgiven. A typo is looked for in "all" (the three fields in one), once
+// per word: building the Levenshtein automaton is a fuzzy query's main cost.
 func match(words []string) query.Query {
 	conj := make([]query.Query, 0, len(words)+1)
 	for i, w := range words {
@@ -309,13 +312,13 @@ func match(words []string) query.Query {
 				p.SetBoost(f.boost * 1.5)
 				any = append(any, p)
 			}
-			if fz := fuzziness(w); fz > 0 {
-				q := bleve.NewFuzzyQuery(w)
-				q.SetField(f.field)
-				q.SetFuzziness(fz)
-				q.SetBoost(f.boost)
-				any = append(any, q)
-			}
+		}
+		if fz := fuzziness(w); fz > 0 {
+			q := bleve.NewFuzzyQuery(w)
+			q.SetField("all")
+			q.SetFuzziness(fz)
+			q.SetBoost(1)
+			any = append(any, q)
 		}
 		conj = append(conj, bleve.NewDisjunctionQuery(any...))
 	}
