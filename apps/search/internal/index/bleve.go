@@ -190,7 +190,7 @@ func (b *Bleve) Put(docs []domain.Doc) error {
 		}
 		if err := batch.Index(d.Key(), map[string]any{
 			"kind": string(d.Kind), "name": d.Name, "artistName": d.ArtistName, "albumTitle": d.AlbumTitle,
-			"all": d.Name + " " + d.ArtistName + " " + d.AlbumTitle,
+			"all":   d.Name + " " + d.ArtistName + " " + d.AlbumTitle,
 			"genre": d.Genre, "decade": d.Decade(), "artistId": d.ArtistID, "albumId": d.AlbumID,
 			"visible": visible(d), "doc": string(raw),
 		}); err != nil {
