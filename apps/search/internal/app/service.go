@@ -75,7 +75,7 @@ func Open(cfg Config, exp Exporter, log *slog.Logger, now func() time.Time) (s *
 		cfg.SuggestRebuild = time.Second
 	}
 	if cfg.FlushEvery == 0 {
-		cfg.FlushEvery = 200 * time.Millisecond
+		cfg.FlushEvery = time.Second
 	}
 	var ix index.Index
 	fresh := true
