@@ -51,3 +51,48 @@ func BenchmarkSearch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSuggestLarge completes typed prefixes of names over 110,000
+// documents (the large catalogue's size), as the bench's suggest scenario asks.
+func BenchmarkSuggestLarge(b *testing.B) {
+	s := newSuggester()
+	docs := map[string]Suggestion{}
+	var names []string
+	for i := range 110_000 {
+		name := fmt.Sprintf("%s %s %d", benchWords[i%20], benchWords[(i*7/20)%20], i%997)
+		if i%10 == 0 {
+			name = "The " + name
+		}
+		docs[fmt.Sprint("track:", i)] = Suggestion{Text: name, Type: domain.Track, ID: fmt.Sprint(i)}
+		if i < 200 {
+			names = append(names, name)
+		}
+	}
+	s.reset(docs)
+	pop := func(domain.Kind, string) int { return 0 }
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		name := []rune(names[i%len(names)])
+		s.lookup(string(name[:1+(i*7)%len(name)]), 10, pop)
+	}
+}
+
+// BenchmarkSearchLarge searches a 100,000-track catalogue shaped like the
+// launcher's large one (20 words make every name: adversarial for an index).
+func BenchmarkSearchLarge(b *testing.B) {
+	f := seedLike(400, 25, 10)
+	s, _, err := Open(Config{Dir: b.TempDir() + "/index"}, f, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := s.Rebuild(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	qs := []string{"morning li", "the gho", "stone sky", "shadxw dance", "rain"}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Search(domain.Query{Text: qs[i%len(qs)], Kinds: domain.Kinds, Limit: 10}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -185,7 +185,13 @@ func TestPrivateAndDeletedPlaylistsAreNeverFound(t *testing.T) {
 	if got := ids(t, s, "secret"); len(got) != 0 {
 		t.Fatal("made private, still found")
 	}
+	if got := s.Suggest("sunday", 10); len(got) != 1 || got[0].ID != "p1" { // cached now
+		t.Fatalf("%+v", got)
+	}
 	_ = s.PlaylistDeleted("p1")
+	if got := s.Suggest("sunday", 10); len(got) != 0 {
+		t.Fatalf("a cached answer suggested a deleted playlist: %+v", got)
+	}
 	p1 := exports.Playlist{ID: "p1", OwnerID: "u1", Name: "Sunday jazz", Version: 7}
 	_ = s.Playlist(p1, true) // a change that arrives after the deletion
 	if got := ids(t, s, "sunday"); len(got) != 0 {

@@ -3,11 +3,14 @@ package app
 import (
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/harmonia-music/harmonia/apps/search/internal/domain"
 	"github.com/harmonia-music/harmonia/apps/search/internal/index"
+	"github.com/harmonia-music/harmonia/internal/platform/cache"
 )
 
 // Suggestion is one completion.
@@ -28,6 +31,10 @@ type suggester struct {
 	keys    []suggestKey          // sorted by text
 	dirty   bool
 	buildMu sync.Mutex
+	// answers keeps recent answers for a moment: short prefixes ("t",
+	// "th") match most of a large catalogue, and every keystroke of every
+	// listener asks for them again.
+	answers *cache.LRU[string, []Suggestion]
 }
 
 type suggestKey struct {
@@ -36,7 +43,12 @@ type suggestKey struct {
 	start bool   // the name's first word: a better match
 }
 
-func newSuggester() *suggester { return &suggester{docs: map[string]Suggestion{}} }
+// answerTTL is how long an answer is reused (changes show up after it).
+const answerTTL = 2 * time.Second
+
+func newSuggester() *suggester {
+	return &suggester{docs: map[string]Suggestion{}, answers: cache.New[string, []Suggestion](10_000, answerTTL, nil)}
+}
 
 // put records d (or forgets it when hidden).
 func (s *suggester) put(d domain.Doc) {
@@ -63,6 +75,7 @@ func (s *suggester) reset(docs map[string]Suggestion) {
 	s.docs, s.dirty = docs, true
 	s.mu.Unlock()
 	s.rebuild()
+	s.answers.Clear()
 }
 
 // rebuild sorts the keys again if anything changed.
@@ -98,7 +111,7 @@ var kindOrder = map[domain.Kind]int{domain.Artist: 0, domain.Album: 1, domain.Tr
 
 // lookup completes prefix: matches at the start of a name first, then by
 // popularity, then artists before albums, tracks and playlists, then the
-// shorter text.
+// shorter text. Answers are reused for answerTTL.
 func (s *suggester) lookup(prefix string, limit int, pop func(domain.Kind, string) int) []Suggestion {
 	words := index.Fold(prefix)
 	if len(words) == 0 {
@@ -108,6 +121,24 @@ func (s *suggester) lookup(prefix string, limit int, pop func(domain.Kind, strin
 	if strings.HasSuffix(prefix, " ") { // "dark " means the word "dark" is complete
 		p += " "
 	}
+	key := strconv.Itoa(limit) + "|" + p
+	if out, ok := s.answers.Get(key); ok {
+		s.mu.RLock() // a document hidden since (a playlist made private) is never suggested
+		kept := make([]Suggestion, 0, len(out))
+		for _, sg := range out {
+			if _, visible := s.docs[domain.Key(sg.Type, sg.ID)]; visible {
+				kept = append(kept, sg)
+			}
+		}
+		s.mu.RUnlock()
+		return kept
+	}
+	out := s.complete(p, limit, pop)
+	s.answers.Put(key, out)
+	return out
+}
+
+func (s *suggester) complete(p string, limit int, pop func(domain.Kind, string) int) []Suggestion {
 	type cand struct {
 		Suggestion
 		start bool

@@ -26,7 +26,7 @@ import (
 
 // MappingVersion names the mapping below; an index built with another one is
 // rebuilt.
-const MappingVersion = "4"
+const MappingVersion = "6"
 
 // Hit is one result.
 type Hit struct {
@@ -188,12 +188,14 @@ func (b *Bleve) Put(docs []domain.Doc) error {
 		if err != nil {
 			return err
 		}
-		if err := batch.Index(d.Key(), map[string]any{
-			"kind": string(d.Kind), "name": d.Name, "artistName": d.ArtistName, "albumTitle": d.AlbumTitle,
-			"all":   d.Name + " " + d.ArtistName + " " + d.AlbumTitle,
-			"genre": d.Genre, "decade": d.Decade(), "artistId": d.ArtistID, "albumId": d.AlbumID,
-			"visible": visible(d), "doc": string(raw),
-		}); err != nil {
+		fields := map[string]any{"kind": string(d.Kind), "artistId": d.ArtistID, "albumId": d.AlbumID,
+			"visible": visible(d), "doc": string(raw)}
+		if !d.Hidden { // a hidden document has no words: no query can match it, with no filter to pay for
+			fields["name"], fields["artistName"], fields["albumTitle"] = d.Name, d.ArtistName, d.AlbumTitle
+			fields["all"] = d.Name + " " + d.ArtistName + " " + d.AlbumTitle
+			fields["genre"], fields["decade"] = d.Genre, d.Decade()
+		}
+		if err := batch.Index(d.Key(), fields); err != nil {
 			return err
 		}
 	}
@@ -296,8 +298,9 @@ var fieldBoosts = []struct {
 // (best, weighed by the field), as a prefix (the last word) or with a typo
 // forgiven. A typo is looked for in "all" (the three fields in one), once
 // per word: building the Levenshtein automaton is a fuzzy query's main cost.
+// Hidden documents are indexed without words, so no filter is needed.
 func match(words []string) query.Query {
-	conj := make([]query.Query, 0, len(words)+1)
+	conj := make([]query.Query, 0, len(words))
 	for i, w := range words {
 		last := i == len(words)-1
 		var any []query.Query
@@ -322,10 +325,16 @@ func match(words []string) query.Query {
 		}
 		conj = append(conj, bleve.NewDisjunctionQuery(any...))
 	}
-	v := bleve.NewTermQuery("yes")
-	v.SetField("visible")
-	v.SetBoost(0)
-	return bleve.NewConjunctionQuery(append(conj, v)...)
+	return bleve.NewConjunctionQuery(conj...)
+}
+
+// filtered restricts q to kinds; with every kind there is nothing to
+// restrict (a filter matching every document costs a walk through them all).
+func filtered(q query.Query, kinds []domain.Kind) query.Query {
+	if len(kinds) >= len(domain.Kinds) {
+		return q
+	}
+	return bleve.NewConjunctionQuery(q, kindFilter(kinds...))
 }
 
 func kindFilter(kinds ...domain.Kind) query.Query {
@@ -344,7 +353,7 @@ func (b *Bleve) Search(words []string, kinds []domain.Kind, size int) (Result, e
 	if len(words) == 0 {
 		return Result{}, nil
 	}
-	hits, total, err := b.docs(bleve.NewConjunctionQuery(match(words), kindFilter(kinds...)), size)
+	hits, total, err := b.docs(filtered(match(words), kinds), size)
 	return Result{Hits: hits, Total: total}, err
 }
 
@@ -354,7 +363,7 @@ func (b *Bleve) Facets(words []string, kinds []domain.Kind) (map[string][]Facet,
 	if len(words) == 0 {
 		return out, nil
 	}
-	req := bleve.NewSearchRequestOptions(bleve.NewConjunctionQuery(match(words), kindFilter(kinds...)), 0, 0, false)
+	req := bleve.NewSearchRequestOptions(filtered(match(words), kinds), 0, 0, false)
 	req.AddFacet("genre", bleve.NewFacetRequest("genre", 20))
 	req.AddFacet("decade", bleve.NewFacetRequest("decade", 20))
 	res, err := b.idx.Search(req)
