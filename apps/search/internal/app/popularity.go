@@ -97,3 +97,10 @@ func (p *Popularity) Load(b []byte) error {
 	}
 	return nil
 }
+
+// read runs fn with the totals by document key, locked for its duration.
+func (p *Popularity) read(fn func(totals map[string]int)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fn(p.totals)
+}

@@ -641,7 +641,7 @@ func (s *Service) Search(q domain.Query) (Answer, error) {
 
 // Suggest completes a prefix across kinds.
 func (s *Service) Suggest(prefix string, limit int) []Suggestion {
-	return s.sugg.lookup(prefix, limit, s.pop.Of)
+	return s.sugg.lookup(prefix, limit, s.pop)
 }
 
 // Documents counts the index's documents (hidden ones included).

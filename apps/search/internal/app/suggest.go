@@ -41,6 +41,7 @@ type suggestKey struct {
 	text  string // folded words from one word start to the end
 	doc   string // document key
 	start bool   // the name's first word: a better match
+	sug   Suggestion
 }
 
 // answerTTL is how long an answer is reused (changes show up after it).
@@ -97,7 +98,7 @@ func (s *suggester) rebuild() {
 	for key, d := range docs {
 		words := index.Fold(d.Text)
 		for i := range words {
-			keys = append(keys, suggestKey{text: strings.Join(words[i:], " "), doc: key, start: i == 0})
+			keys = append(keys, suggestKey{text: strings.Join(words[i:], " "), doc: key, start: i == 0, sug: d})
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].text < keys[j].text })
@@ -112,7 +113,7 @@ var kindOrder = map[domain.Kind]int{domain.Artist: 0, domain.Album: 1, domain.Tr
 // lookup completes prefix: matches at the start of a name first, then by
 // popularity, then artists before albums, tracks and playlists, then the
 // shorter text. Answers are reused for answerTTL.
-func (s *suggester) lookup(prefix string, limit int, pop func(domain.Kind, string) int) []Suggestion {
+func (s *suggester) lookup(prefix string, limit int, pop *Popularity) []Suggestion {
 	words := index.Fold(prefix)
 	if len(words) == 0 {
 		return []Suggestion{}
@@ -138,52 +139,62 @@ func (s *suggester) lookup(prefix string, limit int, pop func(domain.Kind, strin
 	return out
 }
 
-func (s *suggester) complete(p string, limit int, pop func(domain.Kind, string) int) []Suggestion {
+func (s *suggester) complete(p string, limit int, pop *Popularity) []Suggestion {
 	type cand struct {
 		Suggestion
+		doc   string
 		start bool
 		plays int
 	}
-	s.mu.RLock()
-	i := sort.Search(len(s.keys), func(i int) bool { return s.keys[i].text >= p })
-	seen := map[string]int{}
-	var cands []cand
-	for ; i < len(s.keys) && strings.HasPrefix(s.keys[i].text, p) && len(cands) < 5000; i++ {
-		k := s.keys[i]
-		d, ok := s.docs[k.doc]
-		if !ok {
-			continue
-		}
-		if j, dup := seen[k.doc]; dup {
-			cands[j].start = cands[j].start || k.start
-			continue
-		}
-		seen[k.doc] = len(cands)
-		cands = append(cands, cand{Suggestion: d, start: k.start})
-	}
-	s.mu.RUnlock()
-	for i := range cands {
-		cands[i].plays = pop(cands[i].Type, cands[i].ID)
-	}
-	slices.SortStableFunc(cands, func(a, b cand) int {
+	better := func(a, b *cand) bool {
 		switch {
 		case a.start != b.start:
-			if a.start {
-				return -1
-			}
-			return 1
+			return a.start
 		case a.plays != b.plays:
-			return b.plays - a.plays
+			return a.plays > b.plays
 		case kindOrder[a.Type] != kindOrder[b.Type]:
-			return kindOrder[a.Type] - kindOrder[b.Type]
+			return kindOrder[a.Type] < kindOrder[b.Type]
 		case len(a.Text) != len(b.Text):
-			return len(a.Text) - len(b.Text)
+			return len(a.Text) < len(b.Text)
 		}
-		return strings.Compare(a.ID, b.ID)
+		return a.ID < b.ID
+	}
+	// The best limit candidates, kept in order while the prefix's range is
+	// walked once: no sort of the whole range, one lock for the play counts.
+	keep := limit + 5 // a few spare, for documents hidden since the keys were built
+	top := make([]cand, 0, keep+1)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	pop.read(func(totals map[string]int) {
+		i := sort.Search(len(s.keys), func(i int) bool { return s.keys[i].text >= p })
+		for n := 0; i < len(s.keys) && strings.HasPrefix(s.keys[i].text, p) && n < maxScan; i, n = i+1, n+1 {
+			k := &s.keys[i]
+			c := cand{Suggestion: k.sug, doc: k.doc, start: k.start, plays: totals[k.doc]}
+			if len(top) == keep && !better(&c, &top[len(top)-1]) {
+				continue
+			}
+			if j := slices.IndexFunc(top, func(t cand) bool { return t.doc == k.doc }); j >= 0 {
+				if !c.start || top[j].start {
+					continue
+				}
+				top = slices.Delete(top, j, j+1)
+			}
+			at := sort.Search(len(top), func(j int) bool { return better(&c, &top[j]) })
+			top = slices.Insert(top, at, c)
+			if len(top) > keep {
+				top = top[:keep]
+			}
+		}
 	})
-	out := make([]Suggestion, 0, min(limit, len(cands)))
-	for _, c := range cands[:min(limit, len(cands))] {
-		out = append(out, c.Suggestion)
+	out := make([]Suggestion, 0, limit)
+	for _, c := range top {
+		if _, visible := s.docs[c.doc]; visible && len(out) < limit {
+			out = append(out, c.Suggestion)
+		}
 	}
 	return out
 }
+
+// maxScan bounds how many keys one completion reads (a one-letter prefix of
+// a large catalogue matches a tenth of it); answers are reused for answerTTL.
+const maxScan = 5_000
