@@ -23,6 +23,7 @@ type proc struct {
 	logPath string
 	done    chan struct{}
 	err     error
+	started time.Time
 	// how it was started, for a restart
 	logDir, dir string
 	env, argv   []string
@@ -49,7 +50,8 @@ func start(name, logDir, dir string, env []string, argv ...string) (*proc, error
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{}), logDir: logDir, dir: dir, env: env, argv: argv}
+	p := &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{}), logDir: logDir, dir: dir, env: env, argv: argv,
+		started: time.Now()}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()

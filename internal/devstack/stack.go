@@ -579,6 +579,7 @@ func (s *Stack) Wait(ctx context.Context) error {
 		watch(p)
 	}
 	restarts := map[string]int{} // by process: a crash loop of one must not end the stack soon
+	quick := map[string]int{}    // deaths in a row, each soon after its start: the back-off
 	for {
 		select {
 		case <-ctx.Done():
@@ -589,7 +590,16 @@ func (s *Stack) Wait(ctx context.Context) error {
 				return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.name, p.err, p.logPath, p.tail(30))
 			}
 			restarts[p.name]++
-			time.Sleep(300 * time.Millisecond)
+			if time.Since(p.started) > stableAfter {
+				quick[p.name] = 0
+			}
+			delay := min(firstRestartDelay<<quick[p.name], maxRestartDelay)
+			quick[p.name]++
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
 			np, err := p.again()
 			if err != nil {
 				return err
@@ -601,8 +611,16 @@ func (s *Stack) Wait(ctx context.Context) error {
 	}
 }
 
-// maxRestarts bounds the restarts of one process (app or sidecar).
-const maxRestarts = 100
+// Restarts back off as Kubernetes' do for a crash loop: the first comes
+// after firstRestartDelay, each quick death in a row doubles it up to
+// maxRestartDelay, and a process that ran stableAfter starts over; at most
+// maxRestarts in all for one process (app or sidecar).
+const (
+	firstRestartDelay = 300 * time.Millisecond
+	maxRestartDelay   = 10 * time.Second
+	stableAfter       = 30 * time.Second
+	maxRestarts       = 100
+)
 
 // replace swaps a restarted process in and records its new pid.
 func (s *Stack) replace(old, np *proc, appID string) {
