@@ -312,3 +312,21 @@ func TestTrendingFollowsPlays(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 }
+
+// Renaming an artist through the gateway: its own account may, another
+// listener may not, a bad name is a problem naming the field, a stale
+// If-Match is 412, and search follows the new name.
+func TestArtistRename(t *testing.T) {
+	artist, artistID := artistSetup(t)
+	other := newAccount(t)
+	expectProblem(t, do(t, "PATCH", gw+"/artists/"+artistID, other.AccessToken, map[string]any{"name": "Stolen"}), 403, "")
+	expectProblem(t, do(t, "PATCH", gw+"/artists/"+artistID, artist.AccessToken, map[string]any{"name": ""}), 400, "name")
+	expectProblem(t, do(t, "PATCH", gw+"/artists/"+artistID, artist.AccessToken, map[string]any{"name": "X"}, "If-Match", `"v9"`), 412, "")
+	newName := "Quixotic" + randomHex(3)
+	r := do(t, "PATCH", gw+"/artists/"+artistID, artist.AccessToken, map[string]any{"name": newName + " Ensemble"})
+	expect(t, r, 200)
+	if r.Header.Get("ETag") != `"v2"` {
+		t.Fatalf("ETag after one rename: %q", r.Header.Get("ETag"))
+	}
+	eventually(t, other.AccessToken, strings.ToLower(newName), "artist", 10*time.Second, func(s searchAnswer) bool { return s.has(artistID) })
+}

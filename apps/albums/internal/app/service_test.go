@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/synth"
@@ -259,5 +261,60 @@ func TestDeletedOwnerIsDetachedFromTheArtist(t *testing.T) {
 	}
 	if _, err := f.s.CreateAlbum(ctx, f.admin, domain.Album{ArtistID: f.artist.ID, Title: "A", Genre: "jazz", ReleaseDate: "2024-01-01"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Renaming an artist: its own account or an admin may, nobody else; a bad
+// name is a problem naming the field and changes nothing; a stale version
+// is refused; two renames at once both land, one version apart, each
+// announced with its version (search orders them by it).
+func TestPatchArtist(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	name := func(s string) *string { return &s }
+	if _, err := f.s.PatchArtist(ctx, f.fan, f.artist.ID, 0, name("Stolen"), nil); !errors.Is(err, domain.ErrNotYours) {
+		t.Fatalf("another user renamed the artist: %v", err)
+	}
+	_, err := f.s.PatchArtist(ctx, f.owner, f.artist.ID, 0, name(""), nil)
+	var fe *fault.Error
+	if !errors.As(err, &fe) || fe.Kind != fault.KindInvalid || len(fe.Fields) != 1 || fe.Fields[0].Field != "name" {
+		t.Fatalf("empty name: %#v", err)
+	}
+	if _, err := f.s.PatchArtist(ctx, f.owner, f.artist.ID, 0, nil, nil); platform.StatusOf(err) != 400 {
+		t.Fatalf("empty patch: %v", err)
+	}
+	if a, _ := f.s.Artist(ctx, f.artist.ID); a.Name != "Band" || a.CurrentVersion() != 1 {
+		t.Fatalf("a refused change was applied: %+v", a)
+	}
+	if _, err := f.s.PatchArtist(ctx, f.owner, f.artist.ID, 7, name("Late"), nil); platform.StatusOf(err) != 412 {
+		t.Fatalf("stale If-Match: %v", err)
+	}
+	var wg sync.WaitGroup
+	for _, n := range []string{"One", "Two"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.s.PatchArtist(ctx, f.admin, f.artist.ID, 0, name(n), []string{"Rock"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	a, _ := f.s.Artist(ctx, f.artist.ID)
+	if a.CurrentVersion() != 3 {
+		t.Fatalf("two renames at once: version %d, want 3", a.CurrentVersion())
+	}
+	var versions []int
+	for _, p := range f.pub.Events {
+		if e, ok := p.Data.(events.ArtistUpdated); ok {
+			versions = append(versions, e.Version)
+		}
+	}
+	if len(versions) != 2 || versions[0] == versions[1] {
+		t.Fatalf("artist.updated versions: %v", versions)
+	}
+	page, _ := f.s.Artists(ctx, 10, "")
+	if len(page.Items) != 1 || page.Items[0].Name != a.Name {
+		t.Fatalf("the index still lists the old name: %+v", page.Items)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/domain"
@@ -114,5 +115,38 @@ func TestExportPagesThroughPublicPlaylistsOnly(t *testing.T) {
 		if !got[id] {
 			t.Fatal("missing", id)
 		}
+	}
+}
+
+// Playlists created at once (the shard lists are shared) all reach the
+// export: a conflict on a shard is retried, never lost.
+func TestConcurrentCreatesAllReachTheExport(t *testing.T) {
+	ctx := context.Background()
+	s := New(state.NewMemory(), nil, &pubsub.Memory{}, nil)
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("01930000-0000-7000-8000-0000000001%02d", i)
+			if _, err := s.Create(ctx, owner, fmt.Sprintf("list %d", i), "", true); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	n, after := 0, ""
+	for {
+		items, next, err := s.Export(ctx, 500, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(items)
+		if after = next; after == "" {
+			break
+		}
+	}
+	if n != 24 {
+		t.Fatalf("exported %d of 24 playlists created at once", n)
 	}
 }

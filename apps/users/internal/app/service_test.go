@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/domain"
@@ -332,5 +333,29 @@ func TestPreferencesValidation(t *testing.T) {
 	}
 	if _, err := s.Preferences(ctx, "01930000-0000-7000-8000-00000000ffff"); platform.StatusOf(err) != 404 {
 		t.Fatal(err)
+	}
+}
+
+// Two deletions of one account at once (a double click, a client retry):
+// both succeed or find it gone, and user.deleted is committed once.
+func TestTwoDeletionsAtOnceAnnounceOnce(t *testing.T) {
+	s, kv, _, _ := setup(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Delete(ctx, uid); err != nil && platform.StatusOf(err) != 404 {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(kv.Events) != 1 {
+		t.Fatalf("user.deleted committed %d times", len(kv.Events))
+	}
+	if left := leftovers(kv, uid, "a@example.com"); len(left) > 0 {
+		t.Fatalf("left: %v", left)
 	}
 }
