@@ -110,20 +110,18 @@ type ArtistFollowed struct {
 	FollowedAt time.Time `json:"followedAt" event:"required"`
 }
 
-// AlbumPublished: an album became visible to listeners. It carries what a
-// search index needs (the artist's name, the tracks) and the album's
-// version, which orders its changes.
-type AlbumPublished struct {
+// Album carries the facts every album.* event has: what a search index
+// needs (the artist's name, the tracks) and the album's version, which
+// orders its changes.
+type Album struct {
 	AlbumID     string       `json:"albumId" event:"required"`
 	ArtistID    string       `json:"artistId" event:"required"`
 	ArtistName  string       `json:"artistName,omitempty"`
 	Title       string       `json:"title" event:"required"`
 	Genre       string       `json:"genre,omitempty"`
 	ReleaseDate string       `json:"releaseDate,omitempty"`
-	TrackCount  int          `json:"trackCount"`
 	Tracks      []TrackFacts `json:"tracks,omitempty"`
 	Version     int          `json:"version,omitempty"`
-	PublishedAt time.Time    `json:"publishedAt" event:"required"`
 }
 
 // TrackFacts are one track of an album, as its events carry it.
@@ -134,17 +132,17 @@ type TrackFacts struct {
 	DurationMs int64  `json:"durationMs,omitempty"`
 }
 
+// AlbumPublished: an album became visible to listeners.
+type AlbumPublished struct {
+	Album
+	TrackCount  int       `json:"trackCount"`
+	PublishedAt time.Time `json:"publishedAt" event:"required"`
+}
+
 // AlbumUpdated: a published album's details changed.
 type AlbumUpdated struct {
-	AlbumID     string       `json:"albumId" event:"required"`
-	ArtistID    string       `json:"artistId" event:"required"`
-	ArtistName  string       `json:"artistName,omitempty"`
-	Title       string       `json:"title" event:"required"`
-	Genre       string       `json:"genre,omitempty"`
-	ReleaseDate string       `json:"releaseDate,omitempty"`
-	Tracks      []TrackFacts `json:"tracks,omitempty"`
-	Version     int          `json:"version,omitempty"`
-	UpdatedAt   time.Time    `json:"updatedAt" event:"required"`
+	Album
+	UpdatedAt time.Time `json:"updatedAt" event:"required"`
 }
 
 // TrackPlayed: a listener played a track (once per play, not per range

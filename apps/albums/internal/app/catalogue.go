@@ -110,9 +110,23 @@ func (s *Service) PatchArtist(ctx context.Context, v domain.Viewer, id string, i
 	return out, nil
 }
 
-// albumFacts reads what album events carry besides the album itself: the
-// artist's name and the tracks.
-func (s *Service) albumFacts(ctx context.Context, a *domain.Album) (string, []events.TrackFacts) {
+// albumFacts are what every album.* event carries of a: the album, its
+// artist's name (name; read when "") and its tracks.
+func albumFacts(a *domain.Album, name string, tracks []*domain.Track) events.Album {
+	facts := events.Album{AlbumID: a.ID, ArtistID: a.ArtistID, ArtistName: name, Title: a.Title, Genre: a.Genre,
+		ReleaseDate: a.ReleaseDate, Version: a.Version, Tracks: make([]events.TrackFacts, 0, len(tracks))}
+	for _, t := range tracks {
+		f := events.TrackFacts{TrackID: t.ID, Title: t.Title, Number: t.TrackNumber}
+		if t.Audio != nil {
+			f.DurationMs = t.Audio.DurationMs
+		}
+		facts.Tracks = append(facts.Tracks, f)
+	}
+	return facts
+}
+
+// storedFacts reads an album's artist name and tracks for its event.
+func (s *Service) storedFacts(ctx context.Context, a *domain.Album) events.Album {
 	name := ""
 	if ar, err := s.artists.Get(ctx, a.ArtistID); err == nil {
 		name = ar.Name
@@ -121,19 +135,7 @@ func (s *Service) albumFacts(ctx context.Context, a *domain.Album) (string, []ev
 	if err != nil {
 		platform.Logger(ctx).Warn("album event without its tracks", slog.String("album_id", a.ID), slog.String("error", err.Error()))
 	}
-	return name, trackFacts(tracks)
-}
-
-func trackFacts(tracks []*domain.Track) []events.TrackFacts {
-	out := make([]events.TrackFacts, 0, len(tracks))
-	for _, t := range tracks {
-		f := events.TrackFacts{TrackID: t.ID, Title: t.Title, Number: t.TrackNumber}
-		if t.Audio != nil {
-			f.DurationMs = t.Audio.DurationMs
-		}
-		out = append(out, f)
-	}
-	return out
+	return albumFacts(a, name, tracks)
 }
 
 func (s *Service) albumPublished(ctx context.Context, a *domain.Album) events.AlbumPublished {
@@ -141,9 +143,7 @@ func (s *Service) albumPublished(ctx context.Context, a *domain.Album) events.Al
 	if a.PublishedAt != nil {
 		at = *a.PublishedAt
 	}
-	name, tracks := s.albumFacts(ctx, a)
-	return events.AlbumPublished{AlbumID: a.ID, ArtistID: a.ArtistID, ArtistName: name, Title: a.Title, Genre: a.Genre,
-		ReleaseDate: a.ReleaseDate, TrackCount: len(a.TrackIDs), Tracks: tracks, Version: a.Version, PublishedAt: at}
+	return events.AlbumPublished{Album: s.storedFacts(ctx, a), TrackCount: len(a.TrackIDs), PublishedAt: at}
 }
 
 // managedArtist loads the artist and checks that v manages it.
@@ -227,9 +227,7 @@ func (s *Service) PatchAlbum(ctx context.Context, v domain.Viewer, id string, if
 		return nil, err
 	}
 	if updated.Status == domain.Published {
-		name, tracks := s.albumFacts(ctx, updated)
-		s.publish(ctx, events.AlbumUpdated{AlbumID: id, ArtistID: updated.ArtistID, ArtistName: name, Title: updated.Title,
-			Genre: updated.Genre, ReleaseDate: updated.ReleaseDate, Tracks: tracks, Version: updated.Version, UpdatedAt: updated.UpdatedAt})
+		s.publish(ctx, events.AlbumUpdated{Album: s.storedFacts(ctx, updated), UpdatedAt: updated.UpdatedAt})
 	}
 	return updated, nil
 }

@@ -98,7 +98,7 @@ func (s *Service) ExportAlbums(ctx context.Context, limit int, after string) (ex
 			continue
 		}
 		e := exports.Album{ID: a.ID, ArtistID: a.ArtistID, ArtistName: names[a.ArtistID], Title: a.Title, Genre: a.Genre,
-			ReleaseDate: a.ReleaseDate, Version: a.Version, Tracks: trackFacts(byAlbum[a.ID])}
+			ReleaseDate: a.ReleaseDate, Version: a.Version, Tracks: albumFacts(a, "", byAlbum[a.ID]).Tracks}
 		if a.PublishedAt != nil {
 			e.PublishedAt = *a.PublishedAt
 		}

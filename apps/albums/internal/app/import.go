@@ -185,9 +185,8 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 				name = ar.Name
 			}
 		}
-		s.publish(ctx, events.AlbumPublished{AlbumID: al.ID, ArtistID: al.ArtistID, ArtistName: name, Title: al.Title,
-			Genre: al.Genre, ReleaseDate: al.ReleaseDate, TrackCount: len(batchTracks[al.ID]), Tracks: trackFacts(batchTracks[al.ID]),
-			Version: al.Version, PublishedAt: *al.PublishedAt})
+		s.publish(ctx, events.AlbumPublished{Album: albumFacts(al, name, batchTracks[al.ID]),
+			TrackCount: len(batchTracks[al.ID]), PublishedAt: *al.PublishedAt})
 	}
 	return ImportResult{Artists: len(b.Artists), Albums: len(b.Albums), Tracks: tracks, Published: len(newlyPublished)}, nil
 }

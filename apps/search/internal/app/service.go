@@ -230,21 +230,14 @@ func (s *Service) putArtist(ix index.Index, id, name string, genres []string, ve
 	return nil
 }
 
-// AlbumFacts are what album events and the export carry.
-type AlbumFacts struct {
-	ID, ArtistID, ArtistName, Title, Genre, ReleaseDate string
-	Tracks                                              []events.TrackFacts // nil: unchanged
-	Version                                             int
-}
-
 // Album takes album.published and album.updated in: the album and its
-// tracks, at the album's version.
-func (s *Service) Album(f AlbumFacts) error {
+// tracks (nil Tracks: unchanged), at the album's version.
+func (s *Service) Album(f events.Album) error {
 	return s.apply(func(ix index.Index) error { return s.putAlbum(ix, f) })
 }
 
-func (s *Service) putAlbum(ix index.Index, f AlbumFacts) error {
-	cur, err := ix.Get(domain.Key(domain.Album, f.ID))
+func (s *Service) putAlbum(ix index.Index, f events.Album) error {
+	cur, err := ix.Get(domain.Key(domain.Album, f.AlbumID))
 	if err != nil || !cur.Newer(f.Version) {
 		return err
 	}
@@ -254,9 +247,9 @@ func (s *Service) putAlbum(ix index.Index, f AlbumFacts) error {
 		}
 	}
 	year := domain.YearOf(f.ReleaseDate)
-	album := domain.Doc{Kind: domain.Album, ID: f.ID, Name: f.Title, ArtistID: f.ArtistID, ArtistName: f.ArtistName,
+	album := domain.Doc{Kind: domain.Album, ID: f.AlbumID, Name: f.Title, ArtistID: f.ArtistID, ArtistName: f.ArtistName,
 		Genre: f.Genre, Year: year, Version: f.Version}
-	existing, err := ix.ByAlbum(f.ID)
+	existing, err := ix.ByAlbum(f.AlbumID)
 	if err != nil {
 		return err
 	}
@@ -272,7 +265,7 @@ func (s *Service) putAlbum(ix index.Index, f AlbumFacts) error {
 		for _, t := range f.Tracks {
 			keep[t.TrackID] = true
 			docs = append(docs, domain.Doc{Kind: domain.Track, ID: t.TrackID, Name: t.Title, ArtistID: f.ArtistID,
-				ArtistName: f.ArtistName, AlbumID: f.ID, AlbumTitle: f.Title, Genre: f.Genre, Year: year,
+				ArtistName: f.ArtistName, AlbumID: f.AlbumID, AlbumTitle: f.Title, Genre: f.Genre, Year: year,
 				DurationMs: t.DurationMs, Number: t.Number, Version: f.Version})
 		}
 		for _, t := range existing {
@@ -473,7 +466,7 @@ func (s *Service) fill(ctx context.Context, ix *buffered) (int, error) {
 			if tracks == nil {
 				tracks = []events.TrackFacts{}
 			}
-			if err := s.putAlbum(ix, AlbumFacts{ID: a.ID, ArtistID: a.ArtistID, ArtistName: a.ArtistName, Title: a.Title,
+			if err := s.putAlbum(ix, events.Album{AlbumID: a.ID, ArtistID: a.ArtistID, ArtistName: a.ArtistName, Title: a.Title,
 				Genre: a.Genre, ReleaseDate: a.ReleaseDate, Tracks: tracks, Version: max(a.Version, 1)}); err != nil {
 				return n, err
 			}

@@ -150,7 +150,7 @@ func TestOlderVersionsNeverOverwriteNewerOnes(t *testing.T) {
 		t.Fatalf("an older version overwrote a newer one: %v", got)
 	}
 	// album.updated twice (a redelivery) and an older one
-	up := AlbumFacts{ID: "al2", ArtistID: "ar2", Title: "Kind of Blue (Legacy)", Genre: "jazz", ReleaseDate: "1959-08-17", Version: 4}
+	up := events.Album{AlbumID: "al2", ArtistID: "ar2", Title: "Kind of Blue (Legacy)", Genre: "jazz", ReleaseDate: "1959-08-17", Version: 4}
 	for range 2 {
 		if err := s.Album(up); err != nil {
 			t.Fatal(err)

@@ -34,16 +34,14 @@ func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
 		return s.Artist(e.ArtistID, e.Name, e.Genres, e.Version)
 	})
 	pubsub.On(r, subs, func(_ context.Context, e events.AlbumPublished) error {
-		tracks := e.Tracks
-		if tracks == nil {
-			tracks = []events.TrackFacts{}
+		if e.Tracks == nil {
+			e.Tracks = []events.TrackFacts{} // published: its tracks are all there are
 		}
-		return s.Album(app.AlbumFacts{ID: e.AlbumID, ArtistID: e.ArtistID, ArtistName: e.ArtistName, Title: e.Title,
-			Genre: e.Genre, ReleaseDate: e.ReleaseDate, Tracks: tracks, Version: max(e.Version, 1)})
+		e.Version = max(e.Version, 1)
+		return s.Album(e.Album)
 	})
 	pubsub.On(r, subs, func(_ context.Context, e events.AlbumUpdated) error {
-		return s.Album(app.AlbumFacts{ID: e.AlbumID, ArtistID: e.ArtistID, ArtistName: e.ArtistName, Title: e.Title,
-			Genre: e.Genre, ReleaseDate: e.ReleaseDate, Tracks: e.Tracks, Version: e.Version})
+		return s.Album(e.Album)
 	})
 	pubsub.On(r, subs, func(_ context.Context, e events.PlaylistChanged) error {
 		return s.Playlist(exports.Playlist{ID: e.PlaylistID, OwnerID: e.OwnerID, Name: e.Name, TrackCount: e.TrackCount,
