@@ -85,7 +85,7 @@ func (s *Service) Create(ctx context.Context, owner, name, description string, p
 		if err := s.owned.Write(tx, owner, o); err != nil {
 			return err
 		}
-		if err := s.inShard(ctx, tx, p.ID, true); err != nil {
+		if err := s.inShard(ctx, tx, true, p.ID); err != nil {
 			return err
 		}
 		return s.playlists.Insert(tx, p.ID, p)
@@ -258,7 +258,7 @@ func (s *Service) Delete(ctx context.Context, viewer, id string, ifMatch int) er
 		}
 		o.PlaylistIDs = remove(o.PlaylistIDs, id)
 		s.playlists.Remove(tx, id)
-		if err := s.inShard(ctx, tx, id, false); err != nil {
+		if err := s.inShard(ctx, tx, false, id); err != nil {
 			return err
 		}
 		return s.owned.Write(tx, owner, o)
@@ -293,11 +293,8 @@ func (s *Service) DeleteAllOf(ctx context.Context, userID string) error {
 		s.owned.Remove(tx, userID)
 		for _, id := range o.PlaylistIDs {
 			s.playlists.Remove(tx, id)
-			if err := s.inShard(ctx, tx, id, false); err != nil {
-				return err
-			}
 		}
-		return nil
+		return s.inShard(ctx, tx, false, o.PlaylistIDs...)
 	}); err != nil {
 		return err
 	}
@@ -317,23 +314,35 @@ func shardOf(id string) string {
 	return strconv.Itoa(int(h.Sum32() % Shards))
 }
 
-// inShard adds or removes id in its shard list, within tx.
-func (s *Service) inShard(ctx context.Context, tx *state.Tx, id string, add bool) error {
-	sh := shardOf(id)
-	l, err := s.shards.ReadOrNew(ctx, tx, sh)
-	if err != nil {
-		return err
+// inShard adds or removes ids in their shard lists, within tx: each shard
+// read once (a transaction reads the stored value, not what it staged, so a
+// second read of one shard would undo the first change).
+func (s *Service) inShard(ctx context.Context, tx *state.Tx, add bool, ids ...string) error {
+	byShard := map[string][]string{}
+	for _, id := range ids {
+		byShard[shardOf(id)] = append(byShard[shardOf(id)], id)
 	}
-	if add {
-		l.PlaylistIDs = append(l.PlaylistIDs, id)
-	} else {
-		l.PlaylistIDs = remove(l.PlaylistIDs, id)
+	for sh, ids := range byShard {
+		l, err := s.shards.ReadOrNew(ctx, tx, sh)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if add {
+				l.PlaylistIDs = append(l.PlaylistIDs, id)
+			} else {
+				l.PlaylistIDs = remove(l.PlaylistIDs, id)
+			}
+		}
 		if len(l.PlaylistIDs) == 0 {
 			s.shards.Remove(tx, sh)
-			return nil
+			continue
+		}
+		if err := s.shards.Write(tx, sh, l); err != nil {
+			return err
 		}
 	}
-	return s.shards.Write(tx, sh, l)
+	return nil
 }
 
 // Export pages through every public playlist (search rebuilds its index

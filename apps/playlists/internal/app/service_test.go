@@ -150,3 +150,23 @@ func TestConcurrentCreatesAllReachTheExport(t *testing.T) {
 		t.Fatalf("exported %d of 24 playlists created at once", n)
 	}
 }
+
+// A deleted account's playlists that share a shard list all leave it (one
+// transaction read the shard once per playlist and kept only the last change).
+func TestDeleteAllOfEmptiesSharedShards(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	s := New(kv, nil, &pubsub.Memory{}, nil)
+	const owner = "01930000-0000-7000-8000-000000000f01"
+	for i := range 40 { // 40 playlists over 16 shards: several share one
+		if _, err := s.Create(ctx, owner, fmt.Sprintf("list %d", i), "", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteAllOf(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+	if kv.Len() != 0 {
+		t.Fatalf("%d keys left: %v", kv.Len(), kv.Dump())
+	}
+}
