@@ -49,7 +49,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	secrets := dapr.NewSecrets(sc, secretStore)
 
 	// Secrets come through Dapr's secret store; wait for the sidecar first.
-	if err := waitSidecar(ctx, svc); err != nil {
+	if err := platform.WaitSidecar(ctx, svc); err != nil {
 		return err
 	}
 	pw, seed, err := loadSecrets(ctx, secrets.Get, common.Local)
@@ -123,27 +123,4 @@ func errOr(err error, s string) string {
 		return err.Error()
 	}
 	return s
-}
-
-// waitSidecar serves nothing until the sidecar's components answer, but
-// keeps the app port open so daprd can finish its own start (it waits for it).
-func waitSidecar(ctx context.Context, svc *platform.Service) error {
-	check := platform.SidecarCheck(svc.Config.DaprHTTPPort, svc.Config.DaprAPIToken)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := check(cctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sidecar not ready: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/authn"
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/openapi"
@@ -50,7 +51,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	deps := ports.Deps{Verifier: verifier, Limiter: ratelimit.New(rate, burst, nil), Proxy: px}
+	deps := ports.Deps{Verifier: verifier, Limiter: ratelimit.New(rate, burst, nil), Proxy: px,
+		RedeemTicket: func(ctx context.Context, app, ticket string) (string, error) {
+			var out struct {
+				UserID string `json:"userId"`
+			}
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			err := inv.Call(ctx, app, http.MethodPost, "/internal/stream-tickets/redeem", map[string]string{"ticket": ticket}, &out)
+			return out.UserID, err
+		}}
 	for _, rt := range routes.Table {
 		svc.Router.Handle(rt.Path, ports.Handler(rt, cfg, deps)).Methods(rt.Method)
 	}

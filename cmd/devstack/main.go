@@ -74,9 +74,15 @@ func report(w io.Writer, in devstack.Info, took time.Duration, infra bool) {
 			if a.AppID == "search" {
 				fmt.Fprintf(tw, "Search (signed in)\t%s/api/v1/search?q=miles and /api/v1/search/suggest?q=mi\n", in.GatewayURL)
 			}
+			if a.AppID == "notifications" {
+				fmt.Fprintf(tw, "Notifications (signed in)\t%s/api/v1/me/notifications and, live, /api/v1/me/notifications/stream\n", in.GatewayURL)
+			}
 		}
 	}
 	fmt.Fprintf(tw, "Mailpit (email UI)\t%s\n", in.MailpitURL)
+	if !infra {
+		fmt.Fprintf(tw, "Text messages (SMS)\t%s/sms/ (one file per message)\n", in.DataDir)
+	}
 	fmt.Fprintf(tw, "Redis (pub/sub)\tlocalhost:%d\n", in.RedisPort)
 	fmt.Fprintf(tw, "Placement / scheduler\tlocalhost:%d / localhost:%d\n", in.Ports.Placement, in.Ports.Scheduler)
 	fmt.Fprintf(tw, "Logs\t%s/logs/\n", in.DataDir)

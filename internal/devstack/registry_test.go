@@ -43,7 +43,7 @@ func TestRegistryNamesWhatANewAppLacks(t *testing.T) {
 		ids = append(ids, a.AppID)
 	}
 	problems := strings.Join(checkRegistry(repoRoot, ids), "\n")
-	for _, want := range []string{"apps/newapp/main.go", "config/secure/newapp.yaml", "components/resiliency.yaml"} {
+	for _, want := range []string{"apps/newapp/main.go", "config/secure/newapp.yaml", "components/resiliency-*.yaml"} {
 		if !strings.Contains(problems, want) {
 			t.Errorf("a new app without %s was not reported:\n%s", want, problems)
 		}
@@ -98,9 +98,14 @@ func checkRegistry(root string, apps []string) []string {
 	known := func(id string) bool { return slices.Contains(apps, id) }
 
 	// Resiliency: every sidecar's outgoing hops are bounded.
-	res, err := readResources(filepath.Join(root, "components", "resiliency.yaml"))
-	if err != nil {
-		return []string{err.Error()}
+	var res []resource
+	files, _ := filepath.Glob(filepath.Join(root, "components", "resiliency-*.yaml"))
+	for _, f := range files {
+		rs, err := readResources(f)
+		if err != nil {
+			return []string{err.Error()}
+		}
+		res = append(res, rs...)
 	}
 	scoped := map[string]bool{}
 	edgeTargets := map[string]bool{}
@@ -108,7 +113,7 @@ func checkRegistry(root string, apps []string) []string {
 		for _, s := range r.Scopes {
 			scoped[s] = true
 			if !known(s) {
-				add("components/resiliency.yaml: Resiliency %s is scoped to %q, which is not in dapr.yaml", r.Metadata.Name, s)
+				add("components/resiliency-%s.yaml: Resiliency %s is scoped to %q, which is not in dapr.yaml", r.Metadata.Name, r.Metadata.Name, s)
 			}
 		}
 		if slices.Contains(r.Scopes, "gateway") {
@@ -166,7 +171,7 @@ func checkRegistry(root string, apps []string) []string {
 			add("%s: no config/secure/%s.yaml (its Configuration: mTLS, access control, name resolution)", id, id)
 		}
 		if !scoped[id] {
-			add("%s: components/resiliency.yaml scopes no Resiliency to it (bound its outgoing calls and publishing)", id)
+			add("%s: no components/resiliency-*.yaml scopes a Resiliency to it (bound its outgoing calls and publishing)", id)
 		}
 		var served []string
 		ports, _ := filepath.Glob(filepath.Join(root, "apps", id, "internal", "ports", "*.go"))
@@ -186,7 +191,7 @@ func checkRegistry(root string, apps []string) []string {
 			}
 		}
 		if len(served) > 0 && !edgeTargets[id] {
-			add("%s: has public routes but the gateway's Resiliency in components/resiliency.yaml has no target for it", id)
+			add("%s: has public routes but the gateway's Resiliency in components/resiliency-edge.yaml has no target for it", id)
 		}
 	}
 	for route, app := range routed {
@@ -217,4 +222,35 @@ func rel(root, p string) string {
 		return p
 	}
 	return filepath.ToSlash(r)
+}
+
+// daprd 1.18 reads only the first YAML document of a resiliency file, so a
+// second Resiliency after '---' would be ignored without a word (it was,
+// for every caller but the gateway, until this test). One per file.
+func TestOneResiliencyPerFile(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "components", "*.yaml"))
+	more, _ := filepath.Glob(filepath.Join(repoRoot, "components", "*", "*.yaml"))
+	n := 0
+	for _, f := range append(files, more...) {
+		rs, err := readResources(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := 0
+		for _, r := range rs {
+			if r.Kind == "Resiliency" {
+				kinds++
+				n++
+			}
+		}
+		if kinds > 0 && len(rs) > 1 {
+			t.Errorf("%s holds %d documents: daprd would load only the first", f, len(rs))
+		}
+		if kinds > 0 && !strings.HasPrefix(filepath.Base(f), "resiliency-") {
+			t.Errorf("%s: name resiliency files resiliency-<name>.yaml (the registry reads those)", f)
+		}
+	}
+	if n == 0 {
+		t.Fatal("found no Resiliency at all")
+	}
 }

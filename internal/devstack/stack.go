@@ -466,6 +466,13 @@ func (s *Stack) startApps(ctx context.Context) error {
 		daprToken string
 	}
 	var pairs []pair
+	// Links in messages (an email's unsubscribe link) point at the gateway.
+	publicURL := ""
+	for _, base := range s.file.Apps {
+		if base.AppID == "gateway" {
+			publicURL = "http://127.0.0.1:" + strconv.Itoa(base.AppPort+s.opts.PortOffset)
+		}
+	}
 	for _, base := range s.file.Apps {
 		a := shiftApp(base, s.opts.PortOffset)
 		appToken, daprToken := randomToken(), randomToken()
@@ -508,6 +515,9 @@ func (s *Stack) startApps(ctx context.Context) error {
 		aenv = append(aenv, "HARMONIA_LOCAL=1", "HARMONIA_DATA_DIR="+s.opts.DataDir, "APP_ID="+a.AppID, "APP_PORT="+strconv.Itoa(a.AppPort),
 			"DAPR_HTTP_PORT="+strconv.Itoa(a.DaprHTTPPort), "DAPR_GRPC_PORT="+strconv.Itoa(a.DaprGRPCPort),
 			"APP_API_TOKEN="+appToken, "DAPR_API_TOKEN="+daprToken, "LOG_LEVEL="+level)
+		if publicURL != "" {
+			aenv = append(aenv, "HARMONIA_PUBLIC_URL="+publicURL)
+		}
 		if s.opts.Pprof {
 			aenv = append(aenv, "PPROF_PORT="+strconv.Itoa(a.AppPort+1000))
 		}

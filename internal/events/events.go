@@ -31,6 +31,7 @@ const (
 	TopicArtistCreated             = "artist.created"
 	TopicArtistUpdated             = "artist.updated"
 	TopicArtistFollowed            = "artist.followed"
+	TopicArtistUnfollowed          = "artist.unfollowed"
 	TopicAlbumPublished            = "album.published"
 	TopicAlbumUpdated              = "album.updated"
 	TopicTrackPlayed               = "track.played"
@@ -47,6 +48,7 @@ const (
 	TopicMemberInvited             = "member.invited"
 	TopicOfferPublished            = "offer.published"
 	TopicAuditRecorded             = "audit.recorded"
+	TopicNotificationsDelivered    = "notifications.delivered"
 	// DeadLetterTopic receives what a consumer could not take after Dapr's retries.
 	DeadLetterTopic = "deadletter"
 )
@@ -108,6 +110,16 @@ type ArtistFollowed struct {
 	UserID     string    `json:"userId" event:"required"`
 	ArtistID   string    `json:"artistId" event:"required"`
 	FollowedAt time.Time `json:"followedAt" event:"required"`
+}
+
+// ArtistUnfollowed: a listener stopped following an artist. With
+// artist.followed it keeps a follower list elsewhere right; At orders the
+// two for one listener and artist (a late follow never undoes a newer
+// unfollow).
+type ArtistUnfollowed struct {
+	UserID       string    `json:"userId" event:"required"`
+	ArtistID     string    `json:"artistId" event:"required"`
+	UnfollowedAt time.Time `json:"unfollowedAt" event:"required"`
 }
 
 // Album carries the facts every album.* event has: what a search index
@@ -234,12 +246,23 @@ type MemberInvited struct {
 	InvitedAt      time.Time `json:"invitedAt" event:"required"`
 }
 
-// OfferPublished: an administrator published an offer to listeners.
+// OfferPublished: an administrator published an offer to listeners who
+// agreed to marketing messages.
 type OfferPublished struct {
 	OfferID     string    `json:"offerId" event:"required"`
 	Title       string    `json:"title" event:"required"`
-	Audience    string    `json:"audience,omitempty"`
+	Body        string    `json:"body" event:"required"`
+	PlanID      string    `json:"planId,omitempty"`
+	ValidUntil  time.Time `json:"validUntil" event:"required"`
 	PublishedAt time.Time `json:"publishedAt" event:"required"`
+}
+
+// NotificationsDelivered: notifications stored in-app messages for these
+// listeners. It is notifications' own broadcast: every replica hears it (a
+// per-replica consumer on Kubernetes) and wakes the live streams it holds
+// for them; the messages themselves are read from the store.
+type NotificationsDelivered struct {
+	UserIDs []string `json:"userIds" event:"required"`
 }
 
 // AuditRecorded: a user or money action, for the audit log (no PII).
@@ -262,6 +285,7 @@ func (UserDeleted) Topic() string               { return TopicUserDeleted }
 func (ArtistCreated) Topic() string             { return TopicArtistCreated }
 func (ArtistUpdated) Topic() string             { return TopicArtistUpdated }
 func (ArtistFollowed) Topic() string            { return TopicArtistFollowed }
+func (ArtistUnfollowed) Topic() string          { return TopicArtistUnfollowed }
 func (AlbumPublished) Topic() string            { return TopicAlbumPublished }
 func (AlbumUpdated) Topic() string              { return TopicAlbumUpdated }
 func (TrackPlayed) Topic() string               { return TopicTrackPlayed }
@@ -278,6 +302,7 @@ func (PaymentRefunded) Topic() string           { return TopicPaymentRefunded }
 func (MemberInvited) Topic() string             { return TopicMemberInvited }
 func (OfferPublished) Topic() string            { return TopicOfferPublished }
 func (AuditRecorded) Topic() string             { return TopicAuditRecorded }
+func (NotificationsDelivered) Topic() string    { return TopicNotificationsDelivered }
 
 // ErrInvalid wraps every validation failure.
 var ErrInvalid = errors.New("invalid event")

@@ -39,9 +39,11 @@ func TestCatalogHasOneTypePerTopic(t *testing.T) {
 			}
 		}
 	}
-	// DESIGN.md's list of events
+	// DESIGN.md's list of events, and the two notifications added
+	// (artist.unfollowed keeps follower lists right; notifications.delivered
+	// is its own broadcast to its replicas)
 	want := []string{"user.registered", "user.updated", "user.deleted", "artist.created", "artist.updated",
-		"artist.followed", "album.published", "album.updated", "track.played", "playlist.changed", "playlist.deleted",
+		"artist.followed", "artist.unfollowed", "notifications.delivered", "album.published", "album.updated", "track.played", "playlist.changed", "playlist.deleted",
 		"subscription.activated", "subscription.renewed", "subscription.payment_failed", "subscription.cancelled",
 		"subscription.expired", "payment.succeeded", "payment.failed", "payment.refunded", "member.invited",
 		"offer.published", "audit.recorded"}

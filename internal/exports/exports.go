@@ -48,3 +48,29 @@ type Playlist struct {
 	Version    int       `json:"version"`
 	UpdatedAt  time.Time `json:"updatedAt"`
 }
+
+// Contacts is users' answer to POST /internal/contacts (notifications asks
+// for up to MaxContacts listeners at a time): how to reach each listener and
+// what they agreed to. A listener users does not know (deleted, or never
+// there) is left out.
+type Contacts struct {
+	Items []Contact `json:"items"`
+}
+
+// ContactsRequest asks for listeners' contacts.
+type ContactsRequest struct {
+	UserIDs []string `json:"userIds"`
+}
+
+// MaxContacts bounds one contacts request.
+const MaxContacts = 200
+
+// Contact is one listener's address, name and channel choices.
+type Contact struct {
+	UserID         string                `json:"userId"`
+	Email          string                `json:"email"`
+	DisplayName    string                `json:"displayName"`
+	Phone          string                `json:"phone,omitempty"`
+	Channels       events.ChannelChoices `json:"channels"`
+	MarketingOptIn bool                  `json:"marketingOptIn"`
+}

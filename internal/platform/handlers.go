@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
 )
 
 // SignedIn returns the caller the gateway asserted, or answers 401 and
@@ -54,4 +56,32 @@ func Main(name string, run func(ctx context.Context, getenv func(string) string,
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
+}
+
+// RequireAdmin returns the caller if they hold the admin role, or answers
+// 401/403: a service re-checks the role the gateway already checked, never
+// relying on a single wall.
+func RequireAdmin(w http.ResponseWriter, r *http.Request) (Caller, bool) {
+	c, ok := SignedIn(w, r)
+	if !ok {
+		return c, false
+	}
+	if !c.HasRole("admin") {
+		WriteError(w, r, E(KindForbidden, "forbidden", "this needs the admin role"))
+		return c, false
+	}
+	return c, true
+}
+
+// QueryLimit reads a limit query parameter: def when empty, else a number
+// within 1..max (a 400 naming "limit" otherwise).
+func QueryLimit(s string, def, max int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, fault.Invalid("limit", "must be a number between 1 and "+strconv.Itoa(max))
+	}
+	return n, nil
 }

@@ -193,3 +193,27 @@ func Serve(ctx context.Context, log *slog.Logger, addr string, h http.Handler, s
 	}
 	return nil
 }
+
+// WaitSidecar returns once the sidecar's components answer: an app that
+// reads secrets or state before it serves waits here (daprd's outbound
+// health answers before the app listens).
+func WaitSidecar(ctx context.Context, svc *Service) error {
+	check := SidecarCheck(svc.Config.DaprHTTPPort, svc.Config.DaprAPIToken)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := check(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sidecar not ready: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

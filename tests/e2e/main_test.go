@@ -139,6 +139,7 @@ func runMain(m *testing.M) int {
 	}
 	gw = stack.GatewayURL + "/api/v1"
 	code := m.Run()
+	stopRestarted()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "launcher output:\n%s\n", out.String())
 		for _, a := range stack.Apps { // the apps of dapr.yaml, as the launcher started them

@@ -67,6 +67,28 @@ func (s *StateStore) GetMany(ctx context.Context, keys []string) (map[string][]b
 	return out, nil
 }
 
+// GetManyVersioned implements state.VersionedReader with one bulk request.
+func (s *StateStore) GetManyVersioned(ctx context.Context, keys []string) (map[string]state.Versioned, error) {
+	c, err := s.sc.Client()
+	if err != nil {
+		return nil, err
+	}
+	items, err := c.GetBulkState(ctx, s.name, keys, nil, 8)
+	if err != nil {
+		return nil, fmt.Errorf("state bulk get %s: %w", s.name, err)
+	}
+	out := make(map[string]state.Versioned, len(items))
+	for _, it := range items {
+		if it.Error != "" {
+			return nil, fmt.Errorf("state bulk get %s/%s: %s", s.name, it.Key, it.Error)
+		}
+		if len(it.Value) > 0 || it.Etag != "" {
+			out[it.Key] = state.Versioned{Value: it.Value, ETag: it.Etag}
+		}
+	}
+	return out, nil
+}
+
 // Transact implements state.KV: all operations commit or none does.
 func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
 	c, err := s.sc.Client()

@@ -120,3 +120,13 @@ func KindOfConflict(err error) bool {
 	var u *UpstreamError
 	return errors.As(err, &u) && u.Status == 409
 }
+
+// IsNotFound reports whether err is (or passes on) a 404 not found.
+func IsNotFound(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind == KindNotFound
+	}
+	var u *UpstreamError
+	return errors.As(err, &u) && u.Status == 404
+}

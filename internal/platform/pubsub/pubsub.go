@@ -188,3 +188,7 @@ func (s *Subscriptions) serve(topic string, h handler) http.HandlerFunc {
 		platform.WriteJSON(w, http.StatusOK, daprStatus{"SUCCESS"})
 	}
 }
+
+// Merge lists other's subscriptions with s's, so one GET /dapr/subscribe
+// serves subscriptions through two pub/sub components.
+func (s *Subscriptions) Merge(other *Subscriptions) { s.list = append(s.list, other.list...) }

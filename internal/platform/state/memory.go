@@ -113,3 +113,16 @@ func (m *Memory) Len() int {
 	defer m.mu.Unlock()
 	return len(m.data)
 }
+
+// GetManyVersioned implements VersionedReader.
+func (m *Memory) GetManyVersioned(_ context.Context, keys []string) (map[string]Versioned, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]Versioned{}
+	for _, k := range keys {
+		if it, ok := m.data[k]; ok {
+			out[k] = Versioned{Value: append([]byte(nil), it.value...), ETag: it.etag}
+		}
+	}
+	return out, nil
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/harmonia-music/harmonia/internal/events"
@@ -266,4 +267,13 @@ func (r Repo[T]) GetOwned(ctx context.Context, id, userID string, owner func(*T)
 		return nil, r.notFound()
 	}
 	return v, nil
+}
+
+// ShardOf spreads ids over n shards by a hash of the id (FNV-1a): services
+// keep lists of many ids as several records, so concurrent writers rarely
+// touch the same one. The mapping is stored data's layout: never change it.
+func ShardOf(id string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return int(h.Sum32() % uint32(n))
 }

@@ -169,3 +169,59 @@ func (r Repo[T]) Upsert(ctx context.Context, id string, fn func(v *T, exists boo
 	})
 	return out, err
 }
+
+// Versioned is a stored value with its ETag.
+type Versioned struct {
+	Value []byte
+	ETag  string
+}
+
+// VersionedReader is a KV that reads many keys with their ETags in one round
+// trip (Dapr's bulk get, the in-memory store); ReadMany uses it when it can.
+type VersionedReader interface {
+	GetManyVersioned(ctx context.Context, keys []string) (map[string]Versioned, error)
+}
+
+// ReadMany reads several ids within tx in one round trip where the store
+// allows it, by id; an absent id is missing from the map (and a later
+// write then creates it only if it is still absent). Like Read, it sees
+// what is stored, not what tx staged: read each key once per transaction.
+func (r Repo[T]) ReadMany(ctx context.Context, tx *Tx, ids []string) (map[string]*T, error) {
+	out := make(map[string]*T, len(ids))
+	vr, ok := tx.kv.(VersionedReader)
+	if !ok {
+		for _, id := range ids {
+			v, err := r.Read(ctx, tx, id)
+			if errors.Is(err, r.notFound()) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out[id] = v
+		}
+		return out, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = r.key(id)
+	}
+	got, err := vr.GetManyVersioned(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
+		it, found := got[keys[i]]
+		if !found {
+			tx.etags[keys[i]] = ""
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(it.Value, &v); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", keys[i], err)
+		}
+		tx.etags[keys[i]] = it.ETag
+		out[id] = &v
+	}
+	return out, nil
+}

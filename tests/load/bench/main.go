@@ -22,7 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/harmonia-music/harmonia/internal/devstack"
 	"github.com/harmonia-music/harmonia/tests/load/loadgen"
 )
 
@@ -33,6 +32,7 @@ type appInfo struct {
 	AppPID       int    `json:"appPid"`
 	SidecarPID   int    `json:"sidecarPid"`
 	DaprAPIToken string `json:"daprApiToken"`
+	AdminPort    int    `json:"adminPort"`
 }
 
 type stackInfo struct {
@@ -68,18 +68,21 @@ func main() {
 }
 
 type options struct {
-	scenarios                      string
-	floorRate, readRate, loginRate float64
-	mixRate, checkoutRate          float64
-	searchRate                     float64
-	duration, warmup               time.Duration
-	conns                          int
-	out, catalog                   string
+	scenarios                       string
+	floorRate, readRate, loginRate  float64
+	mixRate, checkoutRate           float64
+	searchRate                      float64
+	notifyReleases, fanoutFollowers int
+	duration, warmup                time.Duration
+	conns                           int
+	out, catalog                    string
 }
 
 func run(ctx context.Context) error {
 	var o options
-	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,checkout", "scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,notify,fanout,checkout", "scenarios to run, in order")
+	flag.IntVar(&o.notifyReleases, "notify-releases", 100, "notify scenario: releases published, one at a time")
+	flag.IntVar(&o.fanoutFollowers, "fanout-followers", 100_000, "fanout scenario: followers of the artist")
 	flag.Float64Var(&o.floorRate, "floor-rate", 500, "floor requests per second")
 	flag.Float64Var(&o.readRate, "read-rate", 500, "read scenario requests per second")
 	flag.Float64Var(&o.loginRate, "login-rate", 40, "login scenario requests per second")
@@ -169,6 +172,18 @@ func run(ctx context.Context) error {
 			res = loadgen.Run(ctx, "suggest", cfg(o.searchRate, mainStack.procs()), fx.suggest)
 		case "search":
 			res = loadgen.Run(ctx, "search", cfg(o.searchRate, mainStack.procs()), fx.search)
+		case "notify":
+			r, err := notifyLatency(ctx, fx.base, o.notifyReleases)
+			if err != nil {
+				return err
+			}
+			res = r
+		case "fanout":
+			r, err := fanOut(ctx, mainStack, o.fanoutFollowers)
+			if err != nil {
+				return err
+			}
+			res = r
 		case "checkout":
 			n := int(o.checkoutRate * (o.warmup + o.duration).Seconds())
 			buyers, err := prepareBuyers(ctx, fx.base, n)
@@ -461,12 +476,8 @@ var firstError sync.Once
 // index's size on disk, and search's resident memory with it loaded.
 func indexReport(ctx context.Context, st stackInfo, dataDir string) (string, error) {
 	base := st.GatewayURL + "/api/v1"
-	var admin struct{ AccessToken string }
-	pw := os.Getenv("HARMONIA_ADMIN_PASSWORD")
-	if pw == "" {
-		pw = devstack.AdminDefaultPassword
-	}
-	if err := call(ctx, http.MethodPost, base+"/auth/login", "", map[string]string{"email": devstack.AdminEmail, "password": pw}, &admin); err != nil {
+	adminToken, err := adminLogin(ctx, base)
+	if err != nil {
 		return "", err
 	}
 	logPath := filepath.Join(dataDir, "logs", "search.log")
@@ -481,7 +492,7 @@ func indexReport(ctx context.Context, st stackInfo, dataDir string) (string, err
 		return out
 	}
 	before := len(rebuilt())
-	if err := call(ctx, http.MethodPost, base+"/admin/search/reindex", admin.AccessToken, nil, nil); err != nil {
+	if err := call(ctx, http.MethodPost, base+"/admin/search/reindex", adminToken, nil, nil); err != nil {
 		return "", err
 	}
 	deadline := time.Now().Add(15 * time.Minute)

@@ -102,23 +102,8 @@ func (h handlers) jwks(w http.ResponseWriter, r *http.Request) {
 	platform.WriteJSON(w, http.StatusOK, h.s.Keys.JWKS(r.Context()))
 }
 
-// requireAdmin re-checks the role the gateway already checked: a service
-// never relies on a single wall.
-func requireAdmin(w http.ResponseWriter, r *http.Request) bool {
-	c, ok := platform.CallerFrom(r.Context())
-	if !ok {
-		platform.WriteError(w, r, platform.E(platform.KindUnauthenticated, "unauthenticated", "sign in first"))
-		return false
-	}
-	if !c.HasRole("admin") {
-		platform.WriteError(w, r, platform.E(platform.KindForbidden, "forbidden", "this needs the admin role"))
-		return false
-	}
-	return true
-}
-
 func (h handlers) setRoles(w http.ResponseWriter, r *http.Request) {
-	if !requireAdmin(w, r) {
+	if _, ok := platform.RequireAdmin(w, r); !ok {
 		return
 	}
 	var in struct {
@@ -137,7 +122,7 @@ func (h handlers) setRoles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h handlers) rotate(w http.ResponseWriter, r *http.Request) {
-	if !requireAdmin(w, r) {
+	if _, ok := platform.RequireAdmin(w, r); !ok {
 		return
 	}
 	kid, err := h.s.Keys.Rotate(r.Context())

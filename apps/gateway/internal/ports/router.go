@@ -30,6 +30,8 @@ type Deps struct {
 	Verifier *authn.Verifier
 	Limiter  *ratelimit.Limiter
 	Proxy    *proxy.Proxy
+	// RedeemTicket trades a stream ticket for its listener's id (one use).
+	RedeemTicket func(ctx context.Context, app, ticket string) (string, error)
 }
 
 // Edge wraps the router with CORS (outermost, so errors carry CORS headers too).
@@ -64,7 +66,29 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		caller := platform.Caller{ClientIP: clientIP(r, cfg.TrustedProxies)}
-		if rt.Access != routes.Public {
+		ticket := ""
+		if rt.Stream && r.Header.Get("Authorization") == "" {
+			ticket = r.URL.Query().Get("ticket")
+		}
+		switch {
+		case ticket != "":
+			// a browser's EventSource: the ticket is traded here, before
+			// forwarding, because a refusal on the stream itself would reach
+			// the client as the sidecar's 500; it costs the address a token
+			if ok, wait := d.Limiter.Allow("verify:" + caller.ClientIP); !ok {
+				tooMany(w, r, wait)
+				return
+			}
+			uid, err := d.RedeemTicket(r.Context(), rt.App, ticket)
+			if err != nil {
+				platform.WriteError(w, r, err)
+				return
+			}
+			caller.UserID = uid
+			q := r.URL.Query()
+			q.Del("ticket")
+			r.URL.RawQuery = q.Encode()
+		case rt.Access != routes.Public:
 			tok, ok := authn.BearerToken(r.Header.Get("Authorization"))
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="harmonia"`)
@@ -91,6 +115,14 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 				platform.WriteError(w, r, platform.E(platform.KindForbidden, "forbidden", "this needs the admin role"))
 				return
 			}
+		}
+		if rt.Stream {
+			// a stream outlives the server's read timeout; the sidecar
+			// streams text/event-stream only when asked for exactly that
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+			r.Header.Set("Accept", "text/event-stream")
 		}
 		key := "ip:" + caller.ClientIP
 		if caller.UserID != "" {

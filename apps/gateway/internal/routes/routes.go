@@ -27,7 +27,18 @@ type Route struct {
 	// gets 503 with Retry-After, whatever the service does (a frozen one
 	// included). Search has one; it must answer fast or not at all.
 	Timeout time.Duration
+	// Stream marks a long-lived answer (server-sent events): no deadline,
+	// the server's read timeout lifted, and besides a Bearer token it takes
+	// a single-use ticket (?ticket=) that the gateway trades for the
+	// listener before it forwards, because a browser's EventSource cannot
+	// send headers.
+	Stream bool
 }
+
+// NotificationsTimeout bounds notifications' routes other than the live
+// stream: its sidecar target has no timeout of its own (the stream runs
+// inside the call), so the gateway gives them one.
+const NotificationsTimeout = 10 * time.Second
 
 // SearchTimeout bounds a search or a suggestion.
 const SearchTimeout = 1500 * time.Millisecond
@@ -96,6 +107,16 @@ var Table = []Route{
 	{Method: "GET", Path: "/api/v1/me/payment-methods", App: "payments", Access: User},
 	{Method: "DELETE", Path: "/api/v1/me/payment-methods/{id}", App: "payments", Access: User},
 	{Method: "GET", Path: "/api/v1/me/payments", App: "payments", Access: User},
+
+	{Method: "GET", Path: "/api/v1/me/notifications", App: "notifications", Access: User, Timeout: NotificationsTimeout},
+	{Method: "POST", Path: "/api/v1/me/notifications/read-all", App: "notifications", Access: User, Timeout: NotificationsTimeout},
+	{Method: "POST", Path: "/api/v1/me/notifications/stream-ticket", App: "notifications", Access: User, Timeout: NotificationsTimeout},
+	{Method: "GET", Path: "/api/v1/me/notifications/stream", App: "notifications", Access: User, Stream: true},
+	{Method: "POST", Path: "/api/v1/me/notifications/{id}/read", App: "notifications", Access: User, Timeout: NotificationsTimeout},
+	{Method: "GET", Path: "/api/v1/notifications/unsubscribe", App: "notifications", Access: Public, Timeout: NotificationsTimeout},
+	{Method: "POST", Path: "/api/v1/admin/offers", App: "notifications", Access: Admin, Timeout: NotificationsTimeout},
+	{Method: "GET", Path: "/api/v1/admin/notifications/failed", App: "notifications", Access: Admin, Timeout: NotificationsTimeout},
+	{Method: "POST", Path: "/api/v1/admin/notifications/failed/{id}/retry", App: "notifications", Access: Admin, Timeout: NotificationsTimeout},
 }
 
 // AudioMaxBody bounds audio uploads at the edge (albums checks its own limit too).

@@ -4,7 +4,6 @@ package app
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"time"
@@ -308,11 +307,7 @@ func (s *Service) DeleteAllOf(ctx context.Context, userID string) error {
 // creating playlists at once rarely writes the same list.
 const Shards = 16
 
-func shardOf(id string) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(id))
-	return strconv.Itoa(int(h.Sum32() % Shards))
-}
+func shardOf(id string) string { return strconv.Itoa(state.ShardOf(id, Shards)) }
 
 // inShard adds or removes ids in their shard lists, within tx: each shard
 // read once (a transaction reads the stored value, not what it staged, so a

@@ -128,15 +128,3 @@ func CheckText(q string) (string, error) {
 	}
 	return q, nil
 }
-
-// ParseLimit reads limit (def when empty) within 1..max.
-func ParseLimit(s string, def, max int) (int, error) {
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > max {
-		return 0, fault.Invalid("limit", "must be a number between 1 and "+strconv.Itoa(max))
-	}
-	return n, nil
-}

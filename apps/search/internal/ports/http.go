@@ -74,7 +74,7 @@ func (h handlers) search(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	limit, err := domain.ParseLimit(q.Get("limit"), 10, domain.MaxLimit)
+	limit, err := platform.QueryLimit(q.Get("limit"), 10, domain.MaxLimit)
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
@@ -121,7 +121,7 @@ func (h handlers) suggest(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	limit, err := domain.ParseLimit(q.Get("limit"), domain.MaxSuggest, domain.MaxSuggest)
+	limit, err := platform.QueryLimit(q.Get("limit"), domain.MaxSuggest, domain.MaxSuggest)
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/exports"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
@@ -350,14 +352,93 @@ func (s *Service) Unfollow(ctx context.Context, userID, artistID string) error {
 	if m := validate.ID(artistID); m != "" {
 		return fault.Invalid("artistId", m)
 	}
+	changed := false
 	_, err := s.following.Update(ctx, userID, func(f *domain.Following) error {
-		f.Unfollow(artistID)
+		changed = f.Unfollow(artistID)
 		return nil
 	})
 	if errors.Is(err, state.ErrNotFound) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if changed {
+		s.publish(ctx, events.ArtistUnfollowed{UserID: userID, ArtistID: artistID, UnfollowedAt: s.now().UTC()})
+	}
+	return nil
+}
+
+// Contacts returns how to reach each listener named (notifications asks):
+// address, name, phone and channel choices. Unknown and deleted listeners
+// are left out.
+func (s *Service) Contacts(ctx context.Context, userIDs []string) ([]exports.Contact, error) {
+	if len(userIDs) > exports.MaxContacts {
+		return nil, fault.Invalid("userIds", fmt.Sprintf("must list at most %d ids", exports.MaxContacts))
+	}
+	for i, id := range userIDs {
+		if m := validate.ID(id); m != "" {
+			return nil, fault.Invalid(fmt.Sprintf("userIds[%d]", i), m)
+		}
+	}
+	profiles, err := s.profiles.GetMany(ctx, userIDs)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(userIDs))
+	for i, id := range userIDs {
+		keys[i] = s.prefs.Prefix + id
+	}
+	prefs, err := s.kv.GetMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]exports.Contact, 0, len(profiles))
+	for _, p := range profiles {
+		if p.Deleting != nil {
+			continue
+		}
+		pr := domain.DefaultPreferences()
+		if b, ok := prefs[s.prefs.Prefix+p.ID]; ok {
+			if err := json.Unmarshal(b, &pr); err != nil {
+				return nil, fmt.Errorf("decode preferences of %s: %w", p.ID, err)
+			}
+		}
+		out = append(out, exports.Contact{UserID: p.ID, Email: p.Email, DisplayName: p.DisplayName, Phone: p.Phone,
+			MarketingOptIn: pr.MarketingOptIn,
+			Channels:       events.ChannelChoices{Email: pr.Notifications.Email, SMS: pr.Notifications.SMS, InApp: pr.Notifications.InApp}})
+	}
+	return out, nil
+}
+
+// OptOutOfMarketing turns marketing messages off for a listener (the
+// unsubscribe link in an offer's email, checked by notifications). Doing it
+// twice changes nothing the second time.
+func (s *Service) OptOutOfMarketing(ctx context.Context, userID string) error {
+	if _, err := s.Get(ctx, userID); err != nil {
+		return err
+	}
+	changed := false
+	var out domain.Preferences
+	_, err := s.prefs.Upsert(ctx, userID, func(p *domain.Preferences, exists bool) error {
+		if !exists {
+			*p = domain.DefaultPreferences()
+		}
+		changed = p.MarketingOptIn
+		if changed {
+			p.MarketingOptIn = false
+			p.UpdatedAt = s.now().UTC()
+		}
+		out = *p
+		return nil
+	})
+	if err != nil || !changed {
+		return err
+	}
+	s.publish(ctx, events.UserUpdated{UserID: userID, UpdatedAt: out.UpdatedAt, Fields: []string{"preferences"},
+		Notifications:  &events.ChannelChoices{Email: out.Notifications.Email, SMS: out.Notifications.SMS, InApp: out.Notifications.InApp},
+		MarketingOptIn: &out.MarketingOptIn})
+	return nil
 }
 
 // TombstoneTTL is how long users remembers a deleted account's id (so a

@@ -9,6 +9,7 @@ import (
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/app"
 	"github.com/harmonia-music/harmonia/apps/users/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/exports"
 	"github.com/harmonia-music/harmonia/internal/platform"
 )
 
@@ -25,6 +26,32 @@ func Routes(r *mux.Router, s *app.Service) {
 	r.HandleFunc("/api/v1/me/following/{artistId}", h.unfollow).Methods(http.MethodDelete)
 	r.HandleFunc("/internal/users", h.create).Methods(http.MethodPost)
 	r.HandleFunc("/internal/users/{id}", h.internalGet).Methods(http.MethodGet)
+	r.HandleFunc("/internal/contacts", h.contacts).Methods(http.MethodPost)
+	r.HandleFunc("/internal/marketing-opt-outs/{id}", h.optOut).Methods(http.MethodPost)
+}
+
+// contacts serves notifications: how to reach a batch of listeners.
+func (h handlers) contacts(w http.ResponseWriter, r *http.Request) {
+	var in exports.ContactsRequest
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	items, err := h.s.Contacts(r.Context(), in.UserIDs)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, exports.Contacts{Items: items})
+}
+
+// optOut serves notifications' unsubscribe link (which checked its token).
+func (h handlers) optOut(w http.ResponseWriter, r *http.Request) {
+	if err := h.s.OptOutOfMarketing(r.Context(), mux.Vars(r)["id"]); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 type handlers struct{ s *app.Service }

@@ -1,0 +1,148 @@
+// Command notifications tells listeners what concerns them: in-app (with a
+// live stream), by email and by text message, through Dapr output bindings
+// chosen in component YAML.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/harmonia-music/harmonia/apps/notifications/internal/adapters"
+	"github.com/harmonia-music/harmonia/apps/notifications/internal/app"
+	"github.com/harmonia-music/harmonia/apps/notifications/internal/domain"
+	"github.com/harmonia-music/harmonia/apps/notifications/internal/ports"
+	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/dapr"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
+)
+
+func main() { platform.Main("notifications", run) }
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	env := platform.NewEnv(getenv)
+	common := platform.LoadCommon(env, "notifications")
+	store := env.String("NOTIFICATIONS_STATE_STORE", "notifications-store")
+	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	// The live broadcast (notifications.delivered) must reach every replica:
+	// on Kubernetes a pub/sub component with a per-pod consumerID.
+	livePubsub := env.String("NOTIFICATIONS_LIVE_PUBSUB", pubsubName)
+	secretStore := env.String("SECRET_STORE", "secretstore")
+	cfg := app.Config{
+		BaseURL:          env.String("HARMONIA_PUBLIC_URL", "http://localhost:8080"),
+		ContactTTL:       env.Duration("NOTIFICATIONS_CONTACT_TTL", 5*time.Minute),
+		InterruptedAfter: env.Duration("NOTIFICATIONS_INTERRUPTED_AFTER", 2*time.Minute),
+		FanoutWorkers:    env.Int("NOTIFICATIONS_FANOUT_WORKERS", 4),
+	}
+	heartbeat := env.Duration("NOTIFICATIONS_HEARTBEAT", 15*time.Second)
+	emailBinding := env.String("NOTIFICATIONS_EMAIL_BINDING", "email")
+	smsBinding := env.String("NOTIFICATIONS_SMS_BINDING", "sms")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	svc := platform.NewService("notifications", common, stdout)
+	slog.SetDefault(svc.Log)
+	sc := dapr.NewSidecar(common)
+	defer sc.Close()
+	if err := platform.WaitSidecar(ctx, svc); err != nil {
+		return err
+	}
+	kv := dapr.NewStateStore(sc, store)
+	key, err := linkKey(ctx, dapr.NewSecrets(sc, secretStore), kv, common.Local, svc.Log)
+	if err != nil {
+		return err
+	}
+	cfg.LinkKey = key
+	m := newMetrics(svc.Metrics.Registry)
+	cfg.JobDone = func(j domain.Job, took time.Duration) {
+		m.fanouts.Inc()
+		m.lastFanout.Set(took.Seconds())
+		m.lastReached.Set(float64(j.Delivered))
+	}
+	cfg.Sent = func(channel, status string) { m.messages.WithLabelValues(channel, status).Inc() }
+	inv := dapr.NewInvoker(sc)
+	service, err := app.New(kv, adapters.Users{Invoker: inv},
+		adapters.Bindings{Sidecar: sc, EmailBinding: emailBinding, SMSBinding: smsBinding},
+		dapr.NewPublisher(sc, livePubsub), adapters.Plans{Invoker: inv}, cfg, nil)
+	if err != nil {
+		return err
+	}
+	svc.Metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "harmonia_notifications_live_streams", Help: "Live notification streams open on this replica.",
+	}, func() float64 { return float64(service.Hub.Streams()) }))
+	ports.Routes(svc.Router, service, ports.Config{Heartbeat: heartbeat, Closing: ctx.Done()})
+	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: state.NewRecent(200_000)}
+	live := &pubsub.Subscriptions{PubsubName: livePubsub, DeadLetterTopic: "deadletter"}
+	ports.Events(svc.Router, subs, live, service)
+	subs.Merge(live)
+	subs.Mount(svc.Router)
+	go service.RunJobs(ctx, 5*time.Second)
+	go sweep(ctx, svc.Log, service, time.Minute)
+	return svc.Run(ctx)
+}
+
+// linkKey is the key that signs unsubscribe links: the secret
+// NOTIFICATIONS_LINK_KEY (at least 32 characters). Outside the local stack
+// it is required; locally a key kept in the state store stands in.
+func linkKey(ctx context.Context, secrets *dapr.Secrets, kv state.KV, local bool, log *slog.Logger) ([]byte, error) {
+	v, err := secrets.Get(ctx, "NOTIFICATIONS_LINK_KEY")
+	if err == nil && len(v) >= 32 {
+		return []byte(v), nil
+	}
+	if !local {
+		if err == nil {
+			err = errors.New("shorter than 32 characters")
+		}
+		return nil, fmt.Errorf("notifications needs the secret NOTIFICATIONS_LINK_KEY (32 characters or more) outside the local stack: %w", err)
+	}
+	log.Info("no NOTIFICATIONS_LINK_KEY secret: unsubscribe links are signed with a key kept in the state store (local stack)")
+	return app.LocalLinkKey(ctx, kv)
+}
+
+// sweep reports sends interrupted by a crash as failed, every interval.
+func sweep(ctx context.Context, log *slog.Logger, s *app.Service, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.Sweep(ctx); n > 0 || (err != nil && ctx.Err() == nil) {
+			attrs := []any{slog.Int("interrupted", n)}
+			if err != nil {
+				attrs = append(attrs, slog.String("error", err.Error()))
+			}
+			log.Warn("messages left pending by an interrupted send are now failed", attrs...)
+		}
+	}
+}
+
+type metrics struct {
+	fanouts     prometheus.Counter
+	lastFanout  prometheus.Gauge
+	lastReached prometheus.Gauge
+	messages    *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry) metrics {
+	m := metrics{
+		fanouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "harmonia_notifications_fanouts_total",
+			Help: "Fan-outs (a release to followers, an offer to the audience) finished."}),
+		lastFanout: prometheus.NewGauge(prometheus.GaugeOpts{Name: "harmonia_notifications_fanout_last_seconds",
+			Help: "How long the last finished fan-out took, from its event to its last listener."}),
+		lastReached: prometheus.NewGauge(prometheus.GaugeOpts{Name: "harmonia_notifications_fanout_last_reached",
+			Help: "Listeners the last finished fan-out reached."}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "harmonia_notifications_messages_total",
+			Help: "Emails and text messages by channel and outcome (sent, failed)."}, []string{"channel", "status"}),
+	}
+	reg.MustRegister(m.fanouts, m.lastFanout, m.lastReached, m.messages)
+	return m
+}
