@@ -1,0 +1,89 @@
+package devstack
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+type component struct {
+	Kind     string `yaml:"kind"`
+	Metadata struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+	Spec struct {
+		Type     string `yaml:"type"`
+		Metadata []struct {
+			Name         string         `yaml:"name"`
+			Value        *string        `yaml:"value"`
+			SecretKeyRef map[string]any `yaml:"secretKeyRef"`
+		} `yaml:"metadata"`
+	} `yaml:"spec"`
+	Scopes []string `yaml:"scopes"`
+}
+
+func readComponent(t *testing.T, path string) component {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c component
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return c
+}
+
+func (c component) value(name string) (v string, set, secret bool) {
+	for _, m := range c.Spec.Metadata {
+		if m.Name == name {
+			if m.Value != nil {
+				v = *m.Value
+			}
+			return v, true, m.SecretKeyRef != nil
+		}
+	}
+	return "", false, false
+}
+
+// The cluster's notifications components keep the names the code uses,
+// take credentials from the secret store, verify TLS, never fix an SMS
+// recipient, and give every replica its own consumer of the live broadcast.
+func TestClusterComponents(t *testing.T) {
+	dir := filepath.Join(repoRoot, "k8s", "components")
+	for file, want := range map[string]string{"binding-email.yaml": "bindings.smtp", "binding-sms.yaml": "bindings.twilio.sms"} {
+		c := readComponent(t, filepath.Join(dir, file))
+		local := readComponent(t, filepath.Join(repoRoot, "components", file))
+		if c.Spec.Type != want || c.Metadata.Name != local.Metadata.Name {
+			t.Errorf("%s: %s named %q, want %s named %q as locally", file, c.Spec.Type, c.Metadata.Name, want, local.Metadata.Name)
+		}
+		if len(c.Scopes) != 1 || c.Scopes[0] != "notifications" {
+			t.Errorf("%s: scopes %v", file, c.Scopes)
+		}
+	}
+	email := readComponent(t, filepath.Join(dir, "binding-email.yaml"))
+	for _, name := range []string{"host", "user", "password"} {
+		if _, set, secret := email.value(name); !set || !secret {
+			t.Errorf("email: %s must come from the secret store", name)
+		}
+	}
+	if v, _, _ := email.value("skipTLSVerify"); v != "false" {
+		t.Errorf("email: skipTLSVerify %q, want \"false\" (the relay's certificate is verified)", v)
+	}
+	sms := readComponent(t, filepath.Join(dir, "binding-sms.yaml"))
+	if _, set, _ := sms.value("toNumber"); set {
+		t.Error("sms: the component sets toNumber; each request names its recipient")
+	}
+	for _, name := range []string{"accountSid", "authToken", "fromNumber"} {
+		if _, set, secret := sms.value(name); !set || !secret {
+			t.Errorf("sms: %s must come from the secret store", name)
+		}
+	}
+	live := readComponent(t, filepath.Join(dir, "pubsub-live.yaml"))
+	if v, _, _ := live.value("consumerID"); v != "{podName}" {
+		t.Errorf("pubsub-live: consumerID %q, want {podName} (each replica hears every broadcast)", v)
+	}
+}
