@@ -51,7 +51,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	deps := ports.Deps{Verifier: verifier, Limiter: ratelimit.New(rate, burst, nil), Proxy: px,
+	deps := ports.Deps{Verifier: verifier, Limiter: ratelimit.New(rate, burst, nil), Proxy: px, Streams: &ports.StreamLimit{},
 		RedeemTicket: func(ctx context.Context, app, ticket string) (string, error) {
 			var out struct {
 				UserID string `json:"userId"`

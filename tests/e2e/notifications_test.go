@@ -340,6 +340,7 @@ func TestNewReleaseReachesFollowersLive(t *testing.T) {
 	if items, unread := inbox(t, fan.AccessToken, "?unread=true"); len(items) != 0 || unread != 0 {
 		t.Fatalf("after read-all: %d unread, %+v", unread, items)
 	}
+	expectProblem(t, do(t, "GET", gw+"/me/notifications/stream", fan.AccessToken, nil, "Last-Event-ID", "abc"), 400, "Last-Event-ID")
 	expectProblem(t, do(t, "GET", gw+"/me/notifications?limit=0", fan.AccessToken, nil), 400, "limit")
 	expectProblem(t, do(t, "GET", gw+"/me/notifications?unread=maybe", fan.AccessToken, nil), 400, "unread")
 }

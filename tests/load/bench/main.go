@@ -306,8 +306,8 @@ func summary(o options, date string, idle loadgen.Result, results []loadgen.Resu
 			ratio(r.P50, func(f *loadgen.Result) float64 { return f.P50 }), ratio(r.P99, func(f *loadgen.Result) float64 { return f.P99 }))
 	}
 	for _, r := range results {
-		if r.Scenario == "checkout" && r.Notes != "" {
-			fmt.Fprintf(&b, "\ncheckout: %s.\n", r.Notes)
+		if (r.Scenario == "checkout" || r.Scenario == "notify" || r.Scenario == "fanout") && r.Notes != "" {
+			fmt.Fprintf(&b, "\n%s: %s.\n", r.Scenario, r.Notes)
 		}
 	}
 	b.WriteString("\n## CPU per request (ms) by process\n\n")

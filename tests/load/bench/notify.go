@@ -264,10 +264,15 @@ func fanOut(ctx context.Context, st stackInfo, n int) (loadgen.Result, error) {
 	return res, nil
 }
 
-// sidecarSave writes items through an app's own sidecar (the state API).
+// sidecarSave writes items through an app's own sidecar, in one state
+// transaction (one SQLite transaction: a bulk save writes row by row).
 func sidecarSave(ctx context.Context, a appInfo, store string, items []map[string]any) error {
-	b, _ := json.Marshal(items)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/v1.0/state/%s", a.DaprHTTPPort, store), bytes.NewReader(b))
+	ops := make([]map[string]any, len(items))
+	for i, it := range items {
+		ops[i] = map[string]any{"operation": "upsert", "request": it}
+	}
+	b, _ := json.Marshal(map[string]any{"operations": ops})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/v1.0/state/%s/transaction", a.DaprHTTPPort, store), bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("dapr-api-token", a.DaprAPIToken)
 	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)

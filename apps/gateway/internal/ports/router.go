@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/authn"
@@ -25,8 +26,40 @@ type Config struct {
 	OpenAPI        []byte
 }
 
+// MaxStreamsPerUser bounds one listener's open streams through a gateway
+// replica (a few tabs and devices), so one account cannot hold the edge's
+// connections.
+const MaxStreamsPerUser = 5
+
+// StreamLimit counts open streams by user; one is shared by every stream route.
+type StreamLimit struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *StreamLimit) acquire(user string) (func(), bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	if c.n[user] >= MaxStreamsPerUser {
+		return nil, false
+	}
+	c.n[user]++
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.n[user]--; c.n[user] <= 0 {
+			delete(c.n, user)
+		}
+	}, true
+}
+
 // Deps are the gateway's collaborators.
 type Deps struct {
+	// Streams counts live streams (one per gateway; nil: one per route)
+	Streams  *StreamLimit
 	Verifier *authn.Verifier
 	Limiter  *ratelimit.Limiter
 	Proxy    *proxy.Proxy
@@ -60,6 +93,9 @@ func Edge(cfg Config, next http.Handler) http.Handler {
 // the body, forward.
 func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 	fwd := d.Proxy.To(rt.App)
+	if d.Streams == nil {
+		d.Streams = &StreamLimit{}
+	}
 	maxBody := rt.MaxBody
 	if maxBody == 0 {
 		maxBody = cfg.DefaultMaxBody
@@ -117,6 +153,21 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 			}
 		}
 		if rt.Stream {
+			// Checked here, not in the service: on a streaming call the
+			// sidecar turns any refusal into a 500.
+			if id := r.Header.Get("Last-Event-ID"); id != "" {
+				if n, err := strconv.Atoi(strings.TrimSpace(id)); err != nil || n < 0 {
+					platform.WriteError(w, r, platform.Invalid("Last-Event-ID", "must be the id of an event this stream sent (a whole number)"))
+					return
+				}
+			}
+			release, ok := d.Streams.acquire(caller.UserID)
+			if !ok {
+				platform.WriteError(w, r, &platform.Error{Kind: platform.KindTooMany, Code: "too-many-streams",
+					Detail: "you have too many live streams open; close one first", RetryAfter: 5})
+				return
+			}
+			defer release()
 			// a stream outlives the server's read timeout; the sidecar
 			// streams text/event-stream only when asked for exactly that
 			rc := http.NewResponseController(w)

@@ -220,3 +220,108 @@ func TestRouteDeadlineAnswers503(t *testing.T) {
 		t.Fatal("the route's deadline did not end the request")
 	}
 }
+
+// The live stream route: a ticket instead of a Bearer token (traded before
+// forwarding, never forwarded), Accept forced to text/event-stream, a bad
+// Last-Event-ID refused here (the sidecar would make any refusal a 500),
+// and at most MaxStreamsPerUser streams of one listener at once.
+func TestStreamRoute(t *testing.T) {
+	release := make(chan struct{})
+	type seen struct{ user, accept, query string }
+	got := make(chan seen, 16)
+	sidecar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Header.Get(platform.HeaderUserID), r.Header.Get("Accept"), r.URL.RawQuery}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, ": connected\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer sidecar.Close()
+	defer close(release)
+	px, _ := proxy.New(sidecar.URL, "")
+	redeemed := map[string]bool{}
+	deps := Deps{Verifier: authn.NewVerifier(func(context.Context) (token.JWKS, error) { return token.JWKS{}, nil }, nil),
+		Limiter: ratelimit.New(1000, 1000, nil), Proxy: px,
+		RedeemTicket: func(_ context.Context, app, ticket string) (string, error) {
+			if app != "notifications" || ticket != "good" || redeemed[ticket] {
+				return "", platform.E(platform.KindUnauthenticated, "invalid-ticket", "no")
+			}
+			redeemed[ticket] = true
+			return "listener-1", nil
+		}}
+	h := Handler(routes.Route{Method: "GET", Path: "/api/v1/me/notifications/stream", App: "notifications", Access: routes.User, Stream: true},
+		Config{DefaultMaxBody: 64}, deps)
+	srv := httptest.NewServer(platform.RequestContext(platform.NewLogger(io.Discard, "gw", "error"))(h))
+	defer srv.Close()
+	open := func(query string, hdr ...string) *http.Response {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/me/notifications/stream"+query, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := open("?ticket=good&x=1", "Accept", "*/*")
+	if resp.StatusCode != 200 {
+		t.Fatalf("ticket: %d", resp.StatusCode)
+	}
+	s := <-got
+	if s.user != "listener-1" || s.accept != "text/event-stream" || strings.Contains(s.query, "ticket") {
+		t.Fatalf("forwarded %+v", s)
+	}
+	resp.Body.Close()
+	if resp := open("?ticket=good"); resp.StatusCode != 401 { // used
+		t.Fatalf("a used ticket: %d", resp.StatusCode)
+	}
+	if resp := open(""); resp.StatusCode != 401 {
+		t.Fatalf("no credentials: %d", resp.StatusCode)
+	}
+	for _, bad := range []string{"abc", "-1", "1.5"} {
+		redeemed["good"] = false
+		resp := open("?ticket=good", "Last-Event-ID", bad)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "Last-Event-ID") {
+			t.Fatalf("Last-Event-ID %q: %d %s", bad, resp.StatusCode, b)
+		}
+	}
+	// MaxStreamsPerUser at once, then one more is refused until one closes
+	var open_ []*http.Response
+	for i := 0; i < MaxStreamsPerUser; i++ {
+		redeemed["good"] = false
+		r := open("?ticket=good")
+		if r.StatusCode != 200 {
+			t.Fatalf("stream %d: %d", i, r.StatusCode)
+		}
+		<-got
+		open_ = append(open_, r)
+	}
+	redeemed["good"] = false
+	if r := open("?ticket=good"); r.StatusCode != 429 {
+		t.Fatalf("stream past the limit: %d", r.StatusCode)
+	}
+	open_[0].Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the gateway notices the closed stream soon after
+		redeemed["good"] = false
+		r := open("?ticket=good")
+		r.Body.Close()
+		if r.StatusCode == 200 {
+			break
+		}
+		if r.StatusCode != 429 || time.Now().After(deadline) {
+			t.Fatalf("after one closed: %d", r.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, o := range open_[1:] {
+		o.Body.Close()
+	}
+}

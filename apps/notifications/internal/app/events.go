@@ -349,7 +349,7 @@ func (s *Service) deliverChunks(ctx context.Context, users []string, n domain.No
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			r, err := s.Deliver(ctx, chunk, n)
+			r, err := s.deliver(ctx, chunk, n, false)
 			mu.Lock()
 			defer mu.Unlock()
 			reached += r

@@ -158,10 +158,17 @@ func New(kv state.KV, contacts Contacts, channels Channels, pub Publisher, plans
 // It returns how many listeners it reached. An error means it should run
 // again (the event is redelivered, the fan-out chunk retried).
 func (s *Service) Deliver(ctx context.Context, users []string, n domain.Notice) (int, error) {
+	return s.deliver(ctx, users, n, true)
+}
+
+// deliver is Deliver; keep says whether contacts read from users are
+// cached (a fan-out's are not: a hundred thousand listeners read once
+// would only crowd out the ones that are read again).
+func (s *Service) deliver(ctx context.Context, users []string, n domain.Notice, keep bool) (int, error) {
 	reached := 0
 	for start := 0; start < len(users); start += exports.MaxContacts {
 		batch := users[start:min(start+exports.MaxContacts, len(users))]
-		got, err := s.contactsOf(ctx, batch)
+		got, err := s.contactsOf(ctx, batch, keep)
 		if err != nil {
 			return reached, err
 		}
@@ -379,7 +386,7 @@ func (s *Service) deliverOn(ctx context.Context, m domain.Message, c exports.Con
 
 // contactsOf returns the contacts users knows among ids, from the cache
 // where it can.
-func (s *Service) contactsOf(ctx context.Context, ids []string) (map[string]exports.Contact, error) {
+func (s *Service) contactsOf(ctx context.Context, ids []string, keep bool) (map[string]exports.Contact, error) {
 	out, missing := s.cache.lookup(ids)
 	for start := 0; start < len(missing); start += exports.MaxContacts {
 		batch := missing[start:min(start+exports.MaxContacts, len(missing))]
@@ -389,7 +396,9 @@ func (s *Service) contactsOf(ctx context.Context, ids []string) (map[string]expo
 		}
 		for _, c := range got {
 			out[c.UserID] = c
-			s.cache.put(c)
+			if keep {
+				s.cache.put(c)
+			}
 		}
 	}
 	return out, nil
