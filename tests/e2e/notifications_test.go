@@ -253,11 +253,13 @@ func TestRegistrationEmailArrives(t *testing.T) {
 func TestNewReleaseReachesFollowersLive(t *testing.T) {
 	artist, artistID := artistSetup(t)
 	fan, other := newAccount(t), newAccount(t)
+	follows, unfollows := handled(t, "artist.followed"), handled(t, "artist.unfollowed")
 	expect(t, do(t, "PUT", gw+"/me/following/"+artistID, fan.AccessToken, nil), 204)
 	expect(t, do(t, "PUT", gw+"/me/following/"+artistID, other.AccessToken, nil), 204)
 	// other unfollows again: artist.unfollowed keeps the list right
 	expect(t, do(t, "DELETE", gw+"/me/following/"+artistID, other.AccessToken, nil), 204)
-	time.Sleep(500 * time.Millisecond) // the follow events travel through the broker
+	waitHandled(t, "artist.followed", follows, 2) // the follow events travel through the broker
+	waitHandled(t, "artist.unfollowed", unfollows, 1)
 
 	byToken, stopA := openStream(t, fan.AccessToken, "", "")
 	defer stopA()
@@ -397,6 +399,32 @@ func TestPaymentFailedTextsOnlyListenersWhoChoseSMS(t *testing.T) {
 	}
 }
 
+// handled counts the events of topic notifications has answered.
+func handled(t *testing.T, topic string) float64 {
+	t.Helper()
+	for _, a := range stack.Apps {
+		if a.AppID == "notifications" {
+			return metric(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", a.AdminPort), "harmonia_http_requests_total",
+				map[string]string{"route": "/events/" + topic, "status": "200"})
+		}
+	}
+	t.Fatal("no notifications app")
+	return 0
+}
+
+// waitHandled waits until notifications has answered n more events of topic
+// than before (the events a test caused, so what follows does not race them).
+func waitHandled(t *testing.T, topic string, before, n float64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for handled(t, topic) < before+n {
+		if time.Now().After(deadline) {
+			t.Fatalf("notifications handled %v of %v %s events", handled(t, topic)-before, n, topic)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // fanouts reads notifications' count of finished fan-outs.
 func fanouts(t *testing.T) float64 {
 	t.Helper()
@@ -431,9 +459,10 @@ func metricValue(t *testing.T, u, name string) float64 {
 // the email turns offers off without signing in.
 func TestOffersReachOnlyOptedInAndUnsubscribeWorks(t *testing.T) {
 	yes, no := newAccount(t), newAccount(t)
+	updates := handled(t, "user.updated")
 	setPrefs(t, yes.AccessToken, true, false, true, true)
 	setPrefs(t, no.AccessToken, true, false, true, false)
-	time.Sleep(500 * time.Millisecond) // user.updated travels to notifications
+	waitHandled(t, "user.updated", updates, 2) // user.updated travels to notifications
 	admin := adminTokens(t)
 	expectProblem(t, do(t, "POST", gw+"/admin/offers", yes.AccessToken, map[string]any{"title": "x", "body": "y", "validUntil": "2030-01-01T00:00:00Z"}), 403, "")
 	expectProblem(t, do(t, "POST", gw+"/admin/offers", admin.AccessToken, map[string]any{"title": "", "body": "y", "validUntil": "2030-01-01T00:00:00Z"}), 400, "title")
@@ -486,8 +515,8 @@ func TestOffersReachOnlyOptedInAndUnsubscribeWorks(t *testing.T) {
 	if prefs.MarketingOptIn {
 		t.Fatal("the unsubscribe link did not turn offers off")
 	}
-	// the next offer does not reach them
-	time.Sleep(500 * time.Millisecond)
+	// the next offer does not reach them (once users' user.updated is in)
+	waitHandled(t, "user.updated", updates, 3)
 	before = fanouts(t)
 	second := "Second offer " + randomHex(3)
 	expect(t, do(t, "POST", gw+"/admin/offers", admin.AccessToken, map[string]any{"title": second, "body": "b",
@@ -522,14 +551,16 @@ func TestDuplicatedEventGivesOneEmail(t *testing.T) {
 			"dapr-api-token", auth.token, "Content-Type", "application/cloudevents+json")
 		expect(t, r, 204)
 	}
+	registered := handled(t, "user.registered")
 	same := "dup-" + randomHex(6)
 	publish(same)
 	publish(same)
 	publish("dup-" + randomHex(6))
-	// a later sign-up's welcome arrives after the duplicates were handled
+	// each copy answered (the same id twice: Dapr delivers both; the inbox
+	// skips the second), and a later sign-up's welcome arrives
+	waitHandled(t, "user.registered", registered, 3)
 	b := newAccount(t)
 	waitMail(t, b.Email, "Welcome to Harmonia")
-	time.Sleep(time.Second)
 	if got := mailsWithSubject(t, a.Email, "Welcome to Harmonia"); len(got) != 1 {
 		t.Fatalf("%d welcome emails after duplicates, want 1", len(got))
 	}
