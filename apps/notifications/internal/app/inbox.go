@@ -81,8 +81,7 @@ func (s *Service) List(ctx context.Context, userID string, unreadOnly bool, limi
 				continue
 			}
 			if it.ReadAt == nil && it.Seq <= head.ReadUpTo {
-				t := it.CreatedAt // read by read-all; when is not recorded per item
-				it.ReadAt = &t
+				it.ReadAt = head.ReadAllAt // read by read-all
 			}
 			out.Items = append(out.Items, *it)
 			if len(out.Items) == limit {
@@ -178,8 +177,12 @@ func (s *Service) MarkRead(ctx context.Context, userID, id string) (*domain.Item
 
 // ReadAll marks every notification of the caller read.
 func (s *Service) ReadAll(ctx context.Context, userID string) error {
+	now := s.now().UTC()
 	_, err := s.inbox.Update(ctx, userID, func(b *domain.Inbox) error {
-		b.ReadUpTo, b.Unread = b.Last, 0
+		if b.Unread == 0 && b.ReadUpTo == b.Last {
+			return nil // nothing new: keep the time of the read that did it
+		}
+		b.ReadUpTo, b.Unread, b.ReadAllAt = b.Last, 0, &now
 		return nil
 	})
 	if errors.Is(err, state.ErrNotFound) {

@@ -584,11 +584,23 @@ func TestInboxIsPrivateAndPaged(t *testing.T) {
 	if _, err := f.s.List(ctx, "alice", false, 10, "abc"); fieldsOf(err) == nil || fieldsOf(err)[0] != "cursor" {
 		t.Fatalf("bad cursor: %v", err)
 	}
+	f.now = f.now.Add(time.Hour)
+	readAll := f.now
 	if err := f.s.ReadAll(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(time.Hour)
+	if err := f.s.ReadAll(ctx, "alice"); err != nil { // nothing new: the time stays
 		t.Fatal(err)
 	}
 	if p, _ := f.s.List(ctx, "alice", true, 10, ""); len(p.Items) != 0 || p.Unread != 0 {
 		t.Fatalf("after read-all: %+v", p)
+	}
+	all, _ := f.s.List(ctx, "alice", false, 30, "")
+	for _, it := range all.Items {
+		if it.ReadAt == nil || (it.ID != aliceItem.ID && !it.ReadAt.Equal(readAll)) {
+			t.Fatalf("item %d read at %v, want %v", it.Seq, it.ReadAt, readAll)
+		}
 	}
 	items, last, err := f.s.Since(ctx, "alice", 20, 500)
 	if err != nil || last != 25 || len(items) != 5 || items[0].Seq != 21 {

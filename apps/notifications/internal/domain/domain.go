@@ -33,10 +33,12 @@ const (
 // event adds nothing). The items themselves are separate records by
 // sequence number (Item).
 type Inbox struct {
-	Last     int      `json:"last"`
-	ReadUpTo int      `json:"readUpTo"` // every item up to here is read (read-all)
-	Unread   int      `json:"unread"`
-	Recent   []string `json:"recent,omitempty"` // the sources of the newest items, newest last
+	Last     int `json:"last"`
+	ReadUpTo int `json:"readUpTo"` // every item up to here is read (read-all)
+	// ReadAllAt is when read-all last ran: the read time of the items it read.
+	ReadAllAt *time.Time `json:"readAllAt,omitempty"`
+	Unread    int        `json:"unread"`
+	Recent    []string   `json:"recent,omitempty"` // the sources of the newest items, newest last
 }
 
 // RecentSources bounds the sources an inbox remembers for deduplication.
