@@ -378,6 +378,14 @@ func TestFamilyMembersHearWholeTracks(t *testing.T) {
 	if inv.Status != "pending" || inv.Email != kid.Email {
 		t.Fatalf("invitation: %s", r.Body)
 	}
+	// notifications: the owner has a receipt naming plan and amount, the
+	// invitee the invitation by email and in-app
+	receipt := waitMail(t, owner.Email, "Your Harmonia receipt: Family")
+	if html := mailHTML(t, receipt.ID); !strings.Contains(html, "15.99 EUR") {
+		t.Fatalf("receipt without its amount:\n%s", html)
+	}
+	waitMail(t, kid.Email, "invited to a Harmonia family plan")
+	waitInbox(t, kid.AccessToken, "invitation")
 	if st := do(t, "GET", gw+"/tracks/"+trackID+"/stream", kid.AccessToken, nil); st.Header.Get("X-Harmonia-Preview") != "true" {
 		t.Fatal("an invitation alone gave the plan")
 	}
