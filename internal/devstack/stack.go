@@ -346,7 +346,9 @@ func (s *Stack) startInfra(ctx context.Context) error {
 			return errors.New("redis-server is not installed: run 'make setup'")
 		}
 		pr, err := start("redis", logs, s.dir("redis"), env, redis, "--port", strconv.Itoa(p.Redis), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", s.dir("redis"))
+			// an append-only file under the data directory, written every
+			// second: events not yet delivered survive a Redis restart
+			"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no", "--dir", s.dir("redis"))
 		if err != nil {
 			return err
 		}

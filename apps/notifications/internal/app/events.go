@@ -268,15 +268,14 @@ func (s *Service) RunPendingJobs(ctx context.Context) error {
 }
 
 func (s *Service) runJob(ctx context.Context, id string) error {
-	job, err := s.jobs.Get(ctx, id)
-	if errors.Is(err, state.ErrNotFound) {
+	job, err := s.lease(ctx, id, nil)
+	switch {
+	case errors.Is(err, state.ErrNotFound), errors.Is(err, errJobDone):
 		return s.dropJob(ctx, id)
-	}
-	if err != nil {
+	case errors.Is(err, errLeased):
+		return nil // another replica is on it
+	case err != nil:
 		return err
-	}
-	if job.Done {
-		return s.dropJob(ctx, id)
 	}
 	log := platform.Logger(ctx).With(slog.String("job", id), slog.String("set", job.Set), slog.String("kind", job.Notice.Kind))
 	// Shards are read a group at a time (one round trip each); progress is
@@ -308,8 +307,13 @@ func (s *Service) runJob(ctx context.Context, id string) error {
 			if err != nil {
 				return err
 			}
-			job.Next = lo + i + 1
-			if err := s.jobs.Put(ctx, id, job); err != nil {
+			next := lo + i + 1
+			job, err = s.lease(ctx, id, func(j *domain.Job) { j.Next, j.Delivered = next, job.Delivered })
+			if errors.Is(err, errLeased) || errors.Is(err, errJobDone) {
+				log.Info("fan-out taken over by another replica")
+				return nil // it goes on from the last shard recorded
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -318,8 +322,7 @@ func (s *Service) runJob(ctx context.Context, id string) error {
 	log.Info("fan-out finished", slog.Int("reached", job.Delivered), slog.Duration("took", took))
 	// The finished job stays (until its TTL) so that the same event coming
 	// again finds it done and starts nothing.
-	job.Done = true
-	if err := s.jobs.Put(ctx, id, job); err != nil {
+	if job, err = s.lease(ctx, id, func(j *domain.Job) { j.Done, j.Owner = true, "" }); err != nil {
 		return err
 	}
 	if err := s.dropJob(ctx, id); err != nil {
@@ -329,6 +332,35 @@ func (s *Service) runJob(ctx context.Context, id string) error {
 		s.cfg.JobDone(*job, took)
 	}
 	return nil
+}
+
+// JobLease is how long a replica holds a fan-out without renewing it (it
+// renews after every shard); past it another replica may take over.
+const JobLease = time.Minute
+
+var (
+	errLeased  = errors.New("another replica holds the fan-out")
+	errJobDone = errors.New("the fan-out is done")
+)
+
+// lease takes or renews this process's hold on a job (guarded by its ETag)
+// and applies change to it. It fails with errLeased while another process
+// holds it, and with errJobDone once it is finished.
+func (s *Service) lease(ctx context.Context, id string, change func(*domain.Job)) (*domain.Job, error) {
+	return s.jobs.Update(ctx, id, func(j *domain.Job) error {
+		now := s.now().UTC()
+		if j.Done {
+			return errJobDone
+		}
+		if j.Owner != "" && j.Owner != s.id && j.LeaseUntil.After(now) {
+			return errLeased
+		}
+		j.Owner, j.LeaseUntil = s.id, now.Add(JobLease)
+		if change != nil {
+			change(j)
+		}
+		return nil
+	})
 }
 
 // fanoutChunk is how many listeners one delivery takes at a time.

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/harmonia-music/harmonia/apps/notifications/internal/domain"
 	"github.com/harmonia-music/harmonia/apps/notifications/internal/templates"
 	"github.com/harmonia-music/harmonia/internal/events"
@@ -94,6 +96,7 @@ type Service struct {
 	cfg      Config
 	now      func() time.Time
 	wakeJobs chan struct{}
+	id       string // this process, as the owner of fan-out leases
 }
 
 // JobTTL is how long a fan-out's record is kept, finished or not: the same
@@ -147,6 +150,7 @@ func New(kv state.KV, contacts Contacts, channels Channels, pub Publisher, plans
 		cache: newContactCache(cfg.ContactTTL, now),
 		cfg:   cfg, now: now,
 		wakeJobs: make(chan struct{}, 1),
+		id:       uuid.NewString(),
 	}, nil
 }
 

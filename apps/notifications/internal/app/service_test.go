@@ -666,3 +666,45 @@ func TestForgetDeletedListener(t *testing.T) {
 		}
 	}
 }
+
+// With two replicas on one store, one runs a fan-out at a time: the other
+// leaves a leased job alone, and takes it over once the lease has lapsed
+// (its holder died), going on from the last shard recorded.
+func TestFanOutLeaseAcrossReplicas(t *testing.T) {
+	f := newFixture(t)
+	for i := range 50 {
+		u := fmt.Sprintf("u%02d", i)
+		f.users.add(u, events.ChannelChoices{InApp: true}, false, "")
+		_ = f.s.Followed(ctx, u, "a", true, f.now)
+	}
+	other, err := New(f.kv, f.users, f.ch, f.pub, fakePlans{}, f.s.cfg, func() time.Time { return f.now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.Published(ctx, events.AlbumPublished{Album: events.Album{AlbumID: "x", ArtistID: "a", Title: "T"}, PublishedAt: f.now}); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := f.s.jobList.Get(ctx, jobListID)
+	if _, err := f.s.lease(ctx, list.IDs[0], nil); err != nil { // the first replica holds it (and then dies)
+		t.Fatal(err)
+	}
+	if err := other.RunPendingJobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.inbox(t, "u00")); n != 0 {
+		t.Fatal("the second replica ran a fan-out the first one holds")
+	}
+	f.now = f.now.Add(JobLease + time.Second)
+	if err := other.RunPendingJobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if n := len(f.inbox(t, fmt.Sprintf("u%02d", i))); n != 1 {
+			t.Fatalf("u%02d has %d notifications after the takeover", i, n)
+		}
+	}
+	job, _ := f.s.jobs.Get(ctx, list.IDs[0])
+	if !job.Done || job.Delivered != 50 {
+		t.Fatalf("job after the takeover: %+v", job)
+	}
+}

@@ -215,6 +215,10 @@ type Job struct {
 	Delivered int       `json:"delivered"`
 	Done      bool      `json:"done,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Owner is the process working on it until LeaseUntil (renewed after
+	// every shard): with several replicas, one runs a fan-out at a time.
+	Owner      string    `json:"owner,omitempty"`
+	LeaseUntil time.Time `json:"leaseUntil,omitempty"`
 }
 
 // Jobs lists the fan-outs not finished.
