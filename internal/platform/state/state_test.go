@@ -242,3 +242,64 @@ func TestRecentKeepsTheLastKeysOnly(t *testing.T) {
 		}
 	}
 }
+
+// ReadMany reads in one round trip and guards what it read: a key changed
+// since, or one read as absent and created since, fails the transaction.
+func TestReadManyGuardsWhatItRead(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	repo := state.Repo[item]{KV: kv, Prefix: "i|"}
+	if err := repo.Put(ctx, "a", &item{N: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sneak := range []string{"a", "b"} { // a changed; b created meanwhile
+		if err := repo.Delete(ctx, "b"); err != nil {
+			t.Fatal(err)
+		}
+		tx := 0
+		err := state.Transact(ctx, kv, func(t_ *state.Tx) error {
+			got, err := repo.ReadMany(ctx, t_, []string{"a", "b"})
+			if err != nil {
+				return err
+			}
+			if got["a"] == nil || got["a"].N == 0 || (tx == 0 && got["b"] != nil) {
+				return errors.New("read the wrong values")
+			}
+			if tx == 0 { // someone else writes between the read and the commit, once
+				if err := repo.Put(ctx, sneak, &item{N: 50}); err != nil {
+					return err
+				}
+			}
+			tx++
+			for _, id := range []string{"a", "b"} {
+				v := got[id]
+				if v == nil {
+					v = &item{}
+				}
+				v.N++
+				if err := repo.Write(t_, id, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || tx != 2 {
+			t.Fatalf("%s: %v after %d tries (the first must conflict and run again)", sneak, err, tx)
+		}
+	}
+	a, _ := repo.Get(ctx, "a")
+	b, _ := repo.Get(ctx, "b")
+	if a.N != 52 || b.N != 51 {
+		t.Fatalf("a=%d b=%d", a.N, b.N)
+	}
+}
+
+// ShardOf is stored data's layout (playlists' shard lists, notifications'
+// follower shards): the mapping must never change.
+func TestShardOfIsStable(t *testing.T) {
+	for id, want := range map[string]int{"": 5, "a": 12, "01930000-0000-7000-8000-000000000001": 2} {
+		if got := state.ShardOf(id, 16); got != want {
+			t.Errorf("ShardOf(%q, 16) = %d, want %d", id, got, want)
+		}
+	}
+}
