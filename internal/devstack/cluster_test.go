@@ -1,43 +1,22 @@
 package devstack
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
 
-type component struct {
-	Kind     string `yaml:"kind"`
-	Metadata struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Spec struct {
-		Type     string `yaml:"type"`
-		Metadata []struct {
-			Name         string         `yaml:"name"`
-			Value        *string        `yaml:"value"`
-			SecretKeyRef map[string]any `yaml:"secretKeyRef"`
-		} `yaml:"metadata"`
-	} `yaml:"spec"`
-	Scopes []string `yaml:"scopes"`
-}
-
-func readComponent(t *testing.T, path string) component {
+func readComponent(t *testing.T, path string) resource {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	rs, err := readResources(path)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("%s: %v (%d documents, want 1)", path, err, len(rs))
 	}
-	var c component
-	if err := yaml.Unmarshal(b, &c); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return c
+	return rs[0]
 }
 
-func (c component) value(name string) (v string, set, secret bool) {
+// value reads a metadata item: its value, whether it is set, and whether
+// it comes from a secret.
+func (c resource) value(name string) (v string, set, secret bool) {
 	for _, m := range c.Spec.Metadata {
 		if m.Name == name {
 			if m.Value != nil {

@@ -56,7 +56,12 @@ type resource struct {
 		Name string `yaml:"name"`
 	} `yaml:"metadata"`
 	Spec struct {
-		Type    string `yaml:"type"`
+		Type     string `yaml:"type"`
+		Metadata []struct {
+			Name         string         `yaml:"name"`
+			Value        *string        `yaml:"value"`
+			SecretKeyRef map[string]any `yaml:"secretKeyRef"`
+		} `yaml:"metadata"`
 		Targets struct {
 			Apps map[string]any `yaml:"apps"`
 		} `yaml:"targets"`

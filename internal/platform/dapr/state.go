@@ -47,27 +47,19 @@ func (s *StateStore) Get(ctx context.Context, key string) ([]byte, string, error
 
 // GetMany implements state.KV with one bulk request.
 func (s *StateStore) GetMany(ctx context.Context, keys []string) (map[string][]byte, error) {
-	c, err := s.sc.Client()
+	items, err := s.GetManyVersioned(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
-	items, err := c.GetBulkState(ctx, s.name, keys, nil, 8)
-	if err != nil {
-		return nil, fmt.Errorf("state bulk get %s: %w", s.name, err)
-	}
 	out := make(map[string][]byte, len(items))
-	for _, it := range items {
-		if it.Error != "" {
-			return nil, fmt.Errorf("state bulk get %s/%s: %s", s.name, it.Key, it.Error)
-		}
-		if len(it.Value) > 0 {
-			out[it.Key] = it.Value
-		}
+	for k, it := range items {
+		out[k] = it.Value
 	}
 	return out, nil
 }
 
-// GetManyVersioned implements state.VersionedReader with one bulk request.
+// GetManyVersioned implements state.VersionedReader with one bulk request;
+// a key without a value is absent.
 func (s *StateStore) GetManyVersioned(ctx context.Context, keys []string) (map[string]state.Versioned, error) {
 	c, err := s.sc.Client()
 	if err != nil {
@@ -82,7 +74,7 @@ func (s *StateStore) GetManyVersioned(ctx context.Context, keys []string) (map[s
 		if it.Error != "" {
 			return nil, fmt.Errorf("state bulk get %s/%s: %s", s.name, it.Key, it.Error)
 		}
-		if len(it.Value) > 0 || it.Etag != "" {
+		if len(it.Value) > 0 {
 			out[it.Key] = state.Versioned{Value: it.Value, ETag: it.Etag}
 		}
 	}

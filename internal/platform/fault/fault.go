@@ -112,21 +112,17 @@ type Problem struct {
 }
 
 // KindOfConflict reports whether err is (or passes on) a 409 conflict.
-func KindOfConflict(err error) bool {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind == KindConflict
-	}
-	var u *UpstreamError
-	return errors.As(err, &u) && u.Status == 409
-}
+func KindOfConflict(err error) bool { return is(err, KindConflict, 409) }
 
 // IsNotFound reports whether err is (or passes on) a 404 not found.
-func IsNotFound(err error) bool {
+func IsNotFound(err error) bool { return is(err, KindNotFound, 404) }
+
+// is reports whether err has kind, or is another service's answer with status.
+func is(err error, kind Kind, status int) bool {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Kind == KindNotFound
+		return e.Kind == kind
 	}
 	var u *UpstreamError
-	return errors.As(err, &u) && u.Status == 404
+	return errors.As(err, &u) && u.Status == status
 }

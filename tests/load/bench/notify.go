@@ -31,9 +31,14 @@ func adminLogin(ctx context.Context, base string) (string, error) {
 	return admin.AccessToken, err
 }
 
-// newArtist makes a listener with the artist role who manages a new
-// catalogue artist; it returns the artist's token and the artist's id.
-func newArtist(ctx context.Context, base, admin, name string) (token, artistID string, err error) {
+// newArtist makes (as the seed administrator) a listener with the artist
+// role who manages a new catalogue artist; it returns the artist's token
+// and the artist's id.
+func newArtist(ctx context.Context, base, name string) (token, artistID string, err error) {
+	admin, err := adminLogin(ctx, base)
+	if err != nil {
+		return "", "", err
+	}
 	email, pw := fmt.Sprintf("bench-artist-%d@example.com", time.Now().UnixNano()), "bench-password-1"
 	var tk struct{ AccessToken, UserID string }
 	if err := call(ctx, http.MethodPost, base+"/auth/register", "", map[string]any{"email": email, "password": pw, "displayName": name}, &tk); err != nil {
@@ -82,11 +87,7 @@ func releaseAlbum(ctx context.Context, base, tok, artistID string, i int) (strin
 // the gateway) carrying the new-release notification.
 func notifyLatency(ctx context.Context, base string, n int) (loadgen.Result, error) {
 	res := loadgen.Result{Scenario: "notify"}
-	admin, err := adminLogin(ctx, base)
-	if err != nil {
-		return res, err
-	}
-	tok, artistID, err := newArtist(ctx, base, admin, "Bench Notify Artist")
+	tok, artistID, err := newArtist(ctx, base, "Bench Notify Artist")
 	if err != nil {
 		return res, err
 	}
@@ -179,11 +180,7 @@ func notifyLatency(ctx context.Context, base string, n int) (loadgen.Result, err
 func fanOut(ctx context.Context, st stackInfo, n int) (loadgen.Result, error) {
 	res := loadgen.Result{Scenario: "fanout"}
 	base := st.GatewayURL + "/api/v1"
-	admin, err := adminLogin(ctx, base)
-	if err != nil {
-		return res, err
-	}
-	tok, artistID, err := newArtist(ctx, base, admin, "Bench Fan-out Artist")
+	tok, artistID, err := newArtist(ctx, base, "Bench Fan-out Artist")
 	if err != nil {
 		return res, err
 	}

@@ -381,27 +381,32 @@ func (s *Service) Contacts(ctx context.Context, userIDs []string) ([]exports.Con
 			return nil, fault.Invalid(fmt.Sprintf("userIds[%d]", i), m)
 		}
 	}
-	profiles, err := s.profiles.GetMany(ctx, userIDs)
+	// profiles and preferences in one round trip
+	keys := make([]string, 0, 2*len(userIDs))
+	for _, id := range userIDs {
+		keys = append(keys, s.profiles.Prefix+id, s.prefs.Prefix+id)
+	}
+	raw, err := s.kv.GetMany(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, len(userIDs))
-	for i, id := range userIDs {
-		keys[i] = s.prefs.Prefix + id
-	}
-	prefs, err := s.kv.GetMany(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]exports.Contact, 0, len(profiles))
-	for _, p := range profiles {
+	out := make([]exports.Contact, 0, len(userIDs))
+	for _, id := range userIDs {
+		b, ok := raw[s.profiles.Prefix+id]
+		if !ok {
+			continue
+		}
+		var p domain.Profile
+		if err := json.Unmarshal(b, &p); err != nil {
+			return nil, fmt.Errorf("decode profile of %s: %w", id, err)
+		}
 		if p.Deleting != nil {
 			continue
 		}
 		pr := domain.DefaultPreferences()
-		if b, ok := prefs[s.prefs.Prefix+p.ID]; ok {
+		if b, ok := raw[s.prefs.Prefix+id]; ok {
 			if err := json.Unmarshal(b, &pr); err != nil {
-				return nil, fmt.Errorf("decode preferences of %s: %w", p.ID, err)
+				return nil, fmt.Errorf("decode preferences of %s: %w", id, err)
 			}
 		}
 		out = append(out, exports.Contact{UserID: p.ID, Email: p.Email, DisplayName: p.DisplayName, Phone: p.Phone,
