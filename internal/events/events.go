@@ -263,6 +263,9 @@ type OfferPublished struct {
 // for them; the messages themselves are read from the store.
 type NotificationsDelivered struct {
 	UserIDs []string `json:"userIds" event:"required"`
+	// Origin is the replica that delivered them; it woke its own streams
+	// already and skips its own broadcast.
+	Origin string `json:"origin,omitempty"`
 }
 
 // AuditRecorded: a user or money action, for the audit log (no PII).

@@ -343,6 +343,7 @@ func TestNewReleaseReachesFollowersLive(t *testing.T) {
 		t.Fatalf("after read-all: %d unread, %+v", unread, items)
 	}
 	expectProblem(t, do(t, "GET", gw+"/me/notifications/stream", fan.AccessToken, nil, "Last-Event-ID", "abc"), 400, "Last-Event-ID")
+	expectProblem(t, do(t, "POST", gw+"/me/notifications/not-an-id/read", fan.AccessToken, nil), 400, "id")
 	expectProblem(t, do(t, "GET", gw+"/me/notifications?limit=0", fan.AccessToken, nil), 400, "limit")
 	expectProblem(t, do(t, "GET", gw+"/me/notifications?unread=maybe", fan.AccessToken, nil), 400, "unread")
 }
@@ -468,11 +469,28 @@ func TestOffersReachOnlyOptedInAndUnsubscribeWorks(t *testing.T) {
 	expectProblem(t, do(t, "POST", gw+"/admin/offers", admin.AccessToken, map[string]any{"title": "", "body": "y", "validUntil": "2030-01-01T00:00:00Z"}), 400, "title")
 	before := fanouts(t)
 	title := "Half price " + randomHex(3)
-	r := do(t, "POST", gw+"/admin/offers", admin.AccessToken, map[string]any{"title": title, "body": "Three months of Individual at half price.",
-		"planId": "individual", "validUntil": time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339)})
+	offer := map[string]any{"title": title, "body": "Three months of Individual at half price.",
+		"planId": "individual", "validUntil": time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339)}
+	key := "offer-" + randomHex(4)
+	r := do(t, "POST", gw+"/admin/offers", admin.AccessToken, offer, "Idempotency-Key", key)
 	expect(t, r, 201)
+	var first struct{ ID string }
+	r.json(t, &first)
+	// the same request again (a retry after a lost answer): the first offer, nothing sent twice
+	r = do(t, "POST", gw+"/admin/offers", admin.AccessToken, offer, "Idempotency-Key", key)
+	expect(t, r, 200)
+	var again struct{ ID string }
+	r.json(t, &again)
+	if again.ID != first.ID {
+		t.Fatalf("a retried offer made another: %s, %s", first.ID, again.ID)
+	}
 	m := waitMail(t, yes.Email, title)
 	deadline := time.Now().Add(30 * time.Second)
+	defer func() { // one email for the offer sent twice
+		if got := mailsWithSubject(t, yes.Email, title); len(got) != 1 {
+			t.Errorf("%d emails for one offer sent twice with its key", len(got))
+		}
+	}()
 	for fanouts(t) < before+1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the offer's fan-out did not finish")

@@ -142,7 +142,7 @@ func (s *Service) Last(ctx context.Context, userID string) (int, error) {
 func (s *Service) MarkRead(ctx context.Context, userID, id string) (*domain.Item, error) {
 	seq, ok := domain.SeqOf(id)
 	if !ok {
-		return nil, domain.ErrNotificationNotFound
+		return nil, fault.Invalid("id", "is not a notification id")
 	}
 	var out *domain.Item
 	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
@@ -247,8 +247,13 @@ func (h *Hub) Streams() int {
 	return n
 }
 
-// Delivered is another replica's broadcast: wake the streams held here.
-func (s *Service) Delivered(e events.NotificationsDelivered) { s.Hub.Wake(e.UserIDs...) }
+// Delivered is a replica's broadcast: wake the streams held here, unless
+// this replica sent it (it woke them when it delivered).
+func (s *Service) Delivered(e events.NotificationsDelivered) {
+	if e.Origin != s.id {
+		s.Hub.Wake(e.UserIDs...)
+	}
+}
 
 // ticket is a single-use pass to open a live stream without a header (a
 // browser's EventSource cannot send one).
@@ -338,28 +343,58 @@ func (s *Service) Unsubscribe(ctx context.Context, token string) error {
 
 // --- offers ---------------------------------------------------------------
 
+// ErrOfferKeyReused refuses an Idempotency-Key sent again with another offer.
+var ErrOfferKeyReused = fault.E(fault.KindConflict, "idempotency-key-reused",
+	"this Idempotency-Key was used for another offer; use a new key")
+
 // PublishOffer records an offer and announces it (the outbox: the record and
-// offer.published commit together).
-func (s *Service) PublishOffer(ctx context.Context, admin string, o domain.Offer) (*domain.Offer, error) {
+// offer.published commit together). With an idempotency key, the same
+// request sent again (a retry after a lost answer) returns the first offer
+// and announces nothing (repeated reports false for the first).
+func (s *Service) PublishOffer(ctx context.Context, admin, key string, o domain.Offer) (out *domain.Offer, repeated bool, err error) {
 	now := s.now().UTC()
+	if len(key) > 200 {
+		return nil, false, fault.Invalid("Idempotency-Key", "must be at most 200 characters")
+	}
 	if err := domain.CheckOffer(o.Title, o.Body, o.PlanID, &o.ValidUntil, now); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	o.ID, o.PublishedAt, o.PublishedBy = uuid.NewString(), now, admin
-	o.Title, o.Body = strings.TrimSpace(o.Title), strings.TrimSpace(o.Body)
-	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
-		if err := s.offers.Insert(tx, o.ID, &o); err != nil {
+	if key != "" {
+		o.ID = uuid.NewSHA1(offerKeys, []byte(admin+"|"+key)).String()
+	}
+	o.Title, o.Body, o.ValidUntil = strings.TrimSpace(o.Title), strings.TrimSpace(o.Body), o.ValidUntil.UTC()
+	err = state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+		if _, err := s.offers.Read(ctx, tx, o.ID); err == nil {
+			return errRecorded
+		} else if !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
+		if err := s.offers.Write(tx, o.ID, &o); err != nil { // insert-only: read as absent
 			return err
 		}
 		tx.Announce(state.Announce(events.OfferPublished{OfferID: o.ID, Title: o.Title, Body: o.Body, PlanID: o.PlanID,
-			ValidUntil: o.ValidUntil.UTC(), PublishedAt: now}))
+			ValidUntil: o.ValidUntil, PublishedAt: now}))
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if errors.Is(err, errRecorded) {
+		first, err := s.offers.Get(ctx, o.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		if first.Title != o.Title || first.Body != o.Body || first.PlanID != o.PlanID || !first.ValidUntil.Equal(o.ValidUntil) {
+			return nil, false, ErrOfferKeyReused
+		}
+		return first, true, nil
 	}
-	return &o, nil
+	if err != nil {
+		return nil, false, err
+	}
+	return &o, false, nil
 }
+
+// offerKeys namespaces offer ids made from idempotency keys.
+var offerKeys = uuid.MustParse("6f1f6c52-3c1e-4a8e-9d0b-2a7f3e0c9b11")
 
 // --- failed messages ------------------------------------------------------
 

@@ -272,7 +272,7 @@ func (s *Service) addInApp(ctx context.Context, users []string, n domain.Notice)
 	s.Hub.Wake(added...)
 	// Other replicas hold streams too: tell them (best effort; a stream
 	// that misses it catches up at its next wake or reconnect).
-	if err := s.pub.Publish(ctx, events.NotificationsDelivered{UserIDs: added}); err != nil {
+	if err := s.pub.Publish(ctx, events.NotificationsDelivered{UserIDs: added, Origin: s.id}); err != nil {
 		platform.Logger(ctx).Warn("live broadcast not published", slog.String("error", err.Error()))
 	}
 	return nil

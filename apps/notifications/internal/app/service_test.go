@@ -405,11 +405,11 @@ func TestOffersAndUnsubscribe(t *testing.T) {
 	}
 	_ = f.s.Updated(ctx, events.UserUpdated{UserID: "no", Fields: []string{"preferences"}, MarketingOptIn: ptr(false), UpdatedAt: f.now})
 
-	if _, err := f.s.PublishOffer(ctx, "admin", domain.Offer{Title: "", Body: "x", ValidUntil: f.now.Add(-time.Hour)}); err == nil ||
+	if _, _, err := f.s.PublishOffer(ctx, "admin", "", domain.Offer{Title: "", Body: "x", ValidUntil: f.now.Add(-time.Hour)}); err == nil ||
 		!strings.Contains(fmt.Sprint(fieldsOf(err)), "title") || !strings.Contains(fmt.Sprint(fieldsOf(err)), "validUntil") {
 		t.Fatalf("bad offer: %v %v", err, fieldsOf(err))
 	}
-	o, err := f.s.PublishOffer(ctx, "admin", domain.Offer{Title: "Half price", Body: "Three months at half price.", ValidUntil: f.now.Add(72 * time.Hour)})
+	o, _, err := f.s.PublishOffer(ctx, "admin", "", domain.Offer{Title: "Half price", Body: "Three months at half price.", ValidUntil: f.now.Add(72 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,7 +552,9 @@ func TestInboxIsPrivateAndPaged(t *testing.T) {
 	if _, err := f.s.MarkRead(ctx, "mallory", aliceItem.ID+"0"); !errors.Is(err, domain.ErrNotificationNotFound) {
 		t.Fatalf("forged id: %v", err)
 	}
-	// mallory's item 25 has another id than alice's (the check differs by source only, so same here: use seq 25 of a new source)
+	if _, err := f.s.MarkRead(ctx, "alice", "not-an-id"); fieldsOf(err) == nil || fieldsOf(err)[0] != "id" {
+		t.Fatalf("malformed id: %v", err)
+	}
 	if _, err := f.s.MarkRead(ctx, "alice", aliceItem.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -706,5 +708,152 @@ func TestFanOutLeaseAcrossReplicas(t *testing.T) {
 	job, _ := f.s.jobs.Get(ctx, list.IDs[0])
 	if !job.Done || job.Delivered != 50 {
 		t.Fatalf("job after the takeover: %+v", job)
+	}
+}
+
+// An offer sent again with its Idempotency-Key (a retry after a lost answer)
+// is published once; the key with another offer is refused; another admin's
+// same key is their own.
+func TestOfferIdempotencyKey(t *testing.T) {
+	f := newFixture(t)
+	o := domain.Offer{Title: "Spring", Body: "Half price.", ValidUntil: f.now.Add(time.Hour)}
+	var wg sync.WaitGroup
+	ids := make(chan string, 4)
+	for range 4 { // the retry may even overlap the first request
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, _, err := f.s.PublishOffer(ctx, "admin-1", "key-1", o)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- got.ID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	first := ""
+	for id := range ids {
+		if first != "" && id != first {
+			t.Fatalf("two offers for one key: %s, %s", first, id)
+		}
+		first = id
+	}
+	records := 0
+	for k, v := range f.kv.Dump() {
+		if strings.HasPrefix(k, "offer|") && strings.Contains(string(v), first) {
+			records++
+		}
+	}
+	if records != 1 {
+		t.Fatalf("%d offer records", records)
+	}
+	if _, repeated, err := f.s.PublishOffer(ctx, "admin-1", "key-1", o); err != nil || !repeated {
+		t.Fatalf("a repeat: %v %v", repeated, err)
+	}
+	other := o
+	other.Title = "Summer"
+	if _, _, err := f.s.PublishOffer(ctx, "admin-1", "key-1", other); !errors.Is(err, ErrOfferKeyReused) {
+		t.Fatalf("the key with another offer: %v", err)
+	}
+	if got, repeated, err := f.s.PublishOffer(ctx, "admin-2", "key-1", o); err != nil || repeated || got.ID == first {
+		t.Fatalf("another admin's key: %v %v", repeated, err)
+	}
+	if _, _, err := f.s.PublishOffer(ctx, "admin-1", strings.Repeat("k", 201), o); fieldsOf(err) == nil || fieldsOf(err)[0] != "Idempotency-Key" {
+		t.Fatalf("a long key: %v", err)
+	}
+}
+
+// Two reads of one notification at once count it read once; read-all while
+// a delivery lands leaves the unread count equal to what is unread.
+func TestReadsRacingDeliveries(t *testing.T) {
+	f := newFixture(t)
+	f.users.add("u", events.ChannelChoices{InApp: true}, false, "")
+	for i := range 5 {
+		if _, err := f.s.Deliver(ctx, []string{"u"}, domain.Notice{Source: fmt.Sprint("s", i), Kind: domain.KindInvitation, InApp: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items := f.inbox(t, "u")
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = f.s.MarkRead(ctx, "u", items[0].ID) }()
+	}
+	wg.Wait()
+	if p, _ := f.s.List(ctx, "u", false, 10, ""); p.Unread != 4 {
+		t.Fatalf("unread %d after one item read six times at once, want 4", p.Unread)
+	}
+	for round := range 20 {
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = f.s.ReadAll(ctx, "u") }()
+		go func() {
+			defer wg.Done()
+			_, _ = f.s.Deliver(ctx, []string{"u"}, domain.Notice{Source: fmt.Sprint("r", round), Kind: domain.KindInvitation, InApp: true})
+		}()
+		wg.Wait()
+		p, err := f.s.List(ctx, "u", true, MaxPage, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Unread != len(p.Items) {
+			t.Fatalf("round %d: unread says %d, %d items are unread", round, p.Unread, len(p.Items))
+		}
+	}
+}
+
+// Many listeners following one artist at once all land in its list.
+func TestConcurrentFollowsAllCount(t *testing.T) {
+	f := newFixture(t)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := fmt.Sprintf("c%02d", i)
+			f.users.add(u, events.ChannelChoices{InApp: true}, false, "")
+			for {
+				err := f.s.Followed(ctx, u, "a", true, f.now)
+				if err == nil {
+					return
+				}
+				if !errors.Is(err, state.ErrConflict) { // Dapr redelivers after a conflict-exhausted attempt
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := f.s.Published(ctx, events.AlbumPublished{Album: events.Album{AlbumID: "x", ArtistID: "a", Title: "T"}, PublishedAt: f.now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.RunPendingJobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if n := len(f.inbox(t, fmt.Sprintf("c%02d", i))); n != 1 {
+			t.Fatalf("c%02d: %d notifications", i, n)
+		}
+	}
+}
+
+// A replica's own broadcast does not wake its streams again; another's does.
+func TestOwnBroadcastIsSkipped(t *testing.T) {
+	f := newFixture(t)
+	wake, done := f.s.Hub.Subscribe("u")
+	defer done()
+	f.s.Delivered(events.NotificationsDelivered{UserIDs: []string{"u"}, Origin: f.s.id})
+	select {
+	case <-wake:
+		t.Fatal("woken by its own broadcast")
+	default:
+	}
+	f.s.Delivered(events.NotificationsDelivered{UserIDs: []string{"u"}, Origin: "another-replica"})
+	select {
+	case <-wake:
+	default:
+		t.Fatal("another replica's broadcast did not wake the stream")
 	}
 }

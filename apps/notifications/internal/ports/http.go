@@ -327,12 +327,16 @@ func (h handlers) offer(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, platform.Invalid("validUntil", "is required (RFC 3339)"))
 		return
 	}
-	o, err := h.s.PublishOffer(r.Context(), c.UserID, domain.Offer{Title: in.Title, Body: in.Body, PlanID: in.PlanID, ValidUntil: *in.ValidUntil})
+	o, repeated, err := h.s.PublishOffer(r.Context(), c.UserID, strings.TrimSpace(r.Header.Get("Idempotency-Key")),
+		domain.Offer{Title: in.Title, Body: in.Body, PlanID: in.PlanID, ValidUntil: *in.ValidUntil})
 	if err != nil {
 		platform.WriteError(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/admin/offers/"+o.ID)
+	if repeated {
+		platform.WriteJSON(w, http.StatusOK, o)
+		return
+	}
 	platform.WriteJSON(w, http.StatusCreated, o)
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
@@ -357,5 +358,104 @@ func TestTwoDeletionsAtOnceAnnounceOnce(t *testing.T) {
 	}
 	if left := leftovers(kv, uid, "a@example.com"); len(left) > 0 {
 		t.Fatalf("left: %v", left)
+	}
+}
+
+// Contacts answers for the listeners users knows (not the unknown, not an
+// account being deleted), with their channel choices or the defaults, and
+// refuses a bad or too long list naming the field.
+func TestContacts(t *testing.T) {
+	s, _, _, _ := setup(t)
+	ctx := context.Background()
+	const second, gone = "01930000-0000-7000-8000-000000000002", "01930000-0000-7000-8000-000000000003"
+	for _, id := range []string{second, gone} {
+		if _, err := s.Create(ctx, domain.Profile{ID: id, Email: id[30:] + "@example.com", DisplayName: "X"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.SetPreferences(ctx, second, domain.Preferences{FavouriteGenres: []string{}, MarketingOptIn: true,
+		Notifications: domain.Channels{SMS: true}}); err != nil {
+		t.Fatal(err)
+	}
+	s.accounts.(*fakeAccounts).fail = errors.New("auth down") // the deletion begins and stops half way
+	if _, err := s.Delete(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Contacts(ctx, []string{uid, second, gone, "01930000-0000-7000-8000-0000000000ff"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].UserID != uid || got[0].Email != "a@example.com" || !got[0].Channels.Email || got[0].MarketingOptIn ||
+		got[1].UserID != second || got[1].Channels.Email || !got[1].Channels.SMS || !got[1].MarketingOptIn {
+		t.Fatalf("contacts %+v", got)
+	}
+	if _, err := s.Contacts(ctx, []string{uid, "not an id"}); err == nil || !strings.Contains(fieldOf(err), "userIds[1]") {
+		t.Fatalf("a bad id: %v", err)
+	}
+	if _, err := s.Contacts(ctx, make([]string, 201)); err == nil || fieldOf(err) != "userIds" {
+		t.Fatalf("too many: %v", err)
+	}
+}
+
+func fieldOf(err error) string {
+	var e *platform.Error
+	if errors.As(err, &e) && len(e.Fields) > 0 {
+		return e.Fields[0].Field
+	}
+	return ""
+}
+
+// The unsubscribe link turns marketing off once: user.updated says so the
+// first time, a second click changes and announces nothing, and other
+// preferences stay.
+func TestOptOutOfMarketing(t *testing.T) {
+	s, _, _, pub := setup(t)
+	ctx := context.Background()
+	if _, err := s.SetPreferences(ctx, uid, domain.Preferences{FavouriteGenres: []string{"jazz"}, MarketingOptIn: true,
+		Notifications: domain.Channels{Email: true, SMS: true}}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(pub.Events)
+	for range 2 {
+		if err := s.OptOutOfMarketing(ctx, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := s.Preferences(ctx, uid)
+	if p.MarketingOptIn || !p.Notifications.SMS || len(p.FavouriteGenres) != 1 {
+		t.Fatalf("after opting out: %+v", p)
+	}
+	if n := len(pub.Events) - before; n != 1 {
+		t.Fatalf("%d user.updated events for two clicks, want 1", n)
+	}
+	if u, ok := pub.Events[len(pub.Events)-1].Data.(events.UserUpdated); !ok || u.MarketingOptIn == nil || *u.MarketingOptIn {
+		t.Fatalf("event %+v", pub.Events[len(pub.Events)-1])
+	}
+	if err := s.OptOutOfMarketing(ctx, "01930000-0000-7000-8000-0000000000ff"); !errors.Is(err, domain.ErrProfileNotFound) {
+		t.Fatalf("an unknown listener: %v", err)
+	}
+}
+
+// Unfollowing announces artist.unfollowed only when something changed.
+func TestUnfollowAnnouncesOnce(t *testing.T) {
+	s, _, _, pub := setup(t)
+	ctx := context.Background()
+	const artist = "01930000-0000-7000-8000-0000000000a1"
+	if err := s.Follow(ctx, uid, artist); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.Unfollow(ctx, uid, artist); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	for _, topic := range pub.Topics() {
+		if topic == events.TopicArtistUnfollowed {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d artist.unfollowed for one unfollow done twice", n)
 	}
 }
