@@ -11,6 +11,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/albums/internal/app"
 	"github.com/harmonia-music/harmonia/apps/albums/internal/ports"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
@@ -41,6 +42,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	kv := dapr.NewStateStore(sc, store)
 	service := app.New(cfg, kv, dapr.NewFiles(sc, media), adapters.Subscriptions{Invoker: inv}, adapters.Users{Invoker: inv},
 		dapr.NewPublisher(sc, pubsubName), nil)
+	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	ports.Routes(svc.Router, service, cfg.MaxAudioBytes)
 	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}
 	ports.Events(svc.Router, subs, service)

@@ -14,6 +14,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/auth/internal/domain"
 	"github.com/harmonia-music/harmonia/apps/auth/internal/ports"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 )
 
@@ -69,11 +70,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return err
 		}
 	}
-	service, err := app.New(cfg, dapr.NewStateStore(sc, store), adapters.UsersClient{Invoker: dapr.NewInvoker(sc)},
-		dapr.NewPublisher(sc, pubsubName), nil)
+	pub := dapr.NewPublisher(sc, pubsubName)
+	service, err := app.New(cfg, dapr.NewStateStore(sc, store), adapters.UsersClient{Invoker: dapr.NewInvoker(sc)}, pub, nil)
 	if err != nil {
 		return err
 	}
+	service.Audit = audit.New(pub)
 	if err := service.Keys.Load(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/notifications/internal/domain"
 	"github.com/harmonia-music/harmonia/apps/notifications/internal/ports"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
@@ -73,6 +74,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	svc.Metrics.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "harmonia_notifications_live_streams", Help: "Live notification streams open on this replica.",
 	}, func() float64 { return float64(service.Hub.Streams()) }))

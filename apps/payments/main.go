@@ -11,6 +11,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/payments/internal/app"
 	"github.com/harmonia-music/harmonia/apps/payments/internal/ports"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
@@ -33,6 +34,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer sc.Close()
 	kv := dapr.NewStateStore(sc, store)
 	service := app.New(kv, app.NewSimulator(slow, kv), adapters.Auth{Invoker: dapr.NewInvoker(sc)}, chargeTimeout, nil)
+	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	ports.Routes(svc.Router, service)
 	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}
 	ports.Events(svc.Router, subs, service)

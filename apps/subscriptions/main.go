@@ -15,6 +15,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/app"
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/ports"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
@@ -46,6 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	kv := dapr.NewStateStore(sc, store)
 	service := app.New(cfg, kv, adapters.Payments{Invoker: inv}, adapters.Accounts{Invoker: inv},
 		dapr.NewPublisher(sc, pubsubName), nil)
+	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	conn, err := sc.Conn()
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/users/internal/app"
 	"github.com/harmonia-music/harmonia/apps/users/internal/ports"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 )
 
@@ -33,6 +34,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer sc.Close()
 	service := app.New(dapr.NewStateStore(sc, store), adapters.AuthClient{Invoker: dapr.NewInvoker(sc)},
 		dapr.NewPublisher(sc, pubsubName), nil)
+	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	if testHooks {
 		svc.Log.Warn("USERS_TEST_HOOKS is on: a display name can stop this process (tests only)")
 		service.EnableTestHooks(os.Exit)

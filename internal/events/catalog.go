@@ -12,6 +12,9 @@ type Spec struct {
 	Event       Event
 	Version     int
 	Publisher   string   // app id; "" while no service publishes it yet
+	// Publishers, when set, lists every app that publishes it (an event
+	// every service sends, through a platform helper); Publisher is "".
+	Publishers  []string
 	Subscribers []string // app ids
 	Outbox      bool     // committed with its state change (Dapr's transactional outbox)
 	Doc         string
@@ -21,7 +24,7 @@ type Spec struct {
 var Catalog = []Spec{
 	{Event: UserRegistered{}, Version: 1, Publisher: "auth", Subscribers: []string{"notifications"}, Doc: "An account was created: credentials in auth, then the profile in users (a failed profile removes the credentials again, and nothing is published). No email or name: a consumer that needs them reads them from users."},
 	{Event: UserUpdated{}, Version: 1, Publisher: "users", Subscribers: []string{"notifications"}, Doc: "A profile or its preferences changed; `fields` names what changed. notifications drops its cached contact of the listener and keeps the offer audience (`marketingOptIn`)."},
-	{Event: UserDeleted{}, Version: 1, Publisher: "users", Subscribers: []string{"albums", "notifications", "payments", "playlists", "subscriptions"}, Outbox: true, Doc: "An account was deleted: auth's credentials and users' profile are gone, and it commits with users' tombstone of the account (so it is sent even if users stops right after). Each subscriber forgets what it holds of the user: playlists deletes theirs, subscriptions cancels their subscription and removes memberships and invitations, payments deletes payment methods and pseudonymises charges, albums detaches them from artists they managed, notifications deletes their inbox and takes them off follower lists and the offer audience."},
+	{Event: UserDeleted{}, Version: 1, Publisher: "users", Subscribers: []string{"albums", "logging", "notifications", "payments", "playlists", "subscriptions"}, Outbox: true, Doc: "An account was deleted: auth's credentials and users' profile are gone, and it commits with users' tombstone of the account (so it is sent even if users stops right after). Each subscriber forgets what it holds of the user: playlists deletes theirs, subscriptions cancels their subscription and removes memberships and invitations, payments deletes payment methods and pseudonymises charges, albums detaches them from artists they managed, notifications deletes their inbox and takes them off follower lists and the offer audience, logging forgets their salt (their audit entries can no longer be tied to them)."},
 	{Event: ArtistCreated{}, Version: 1, Publisher: "albums", Subscribers: []string{"search"}, Doc: "A catalogue artist was created; `version` orders changes to one artist."},
 	{Event: ArtistUpdated{}, Version: 1, Publisher: "albums", Subscribers: []string{"search"}, Doc: "A catalogue artist was renamed or its genres changed (`PATCH /api/v1/artists/{id}`); `version` orders changes to one artist."},
 	{Event: ArtistFollowed{}, Version: 1, Publisher: "users", Subscribers: []string{"notifications"}, Doc: "A listener started following an artist. notifications keeps each artist's followers from this and `artist.unfollowed`, to tell them of new releases."},
@@ -42,7 +45,21 @@ var Catalog = []Spec{
 	{Event: MemberInvited{}, Version: 1, Publisher: "subscriptions", Subscribers: []string{"notifications"}, Doc: "A family-plan owner invited a listener who has an account (`inviteeId`); they become a member only by accepting."},
 	{Event: OfferPublished{}, Version: 1, Publisher: "notifications", Subscribers: []string{"notifications"}, Outbox: true, Doc: "An administrator published an offer (`POST /api/v1/admin/offers`); it commits with the offer's record. notifications tells the listeners who opted in to marketing (in-app, and by email with an unsubscribe link)."},
 	{Event: NotificationsDelivered{}, Version: 1, Publisher: "notifications", Subscribers: []string{"notifications"}, Doc: "notifications stored in-app notifications for these listeners: its own broadcast, heard by every replica (a per-replica consumer on Kubernetes), which wakes the live streams it holds for them. No content: streams read the store."},
-	{Event: AuditRecorded{}, Version: 1, Doc: "A user or money action for the audit log, without personal data. Not published yet (the logging service is a later issue)."},
+	{Event: AuditRecorded{}, Version: 1, Publishers: AuditPublishers, Subscribers: []string{"logging"}, Doc: "A user or money action for the audit log, sent by every service that records one through the platform helper (`internal/platform/audit`), which applies the action's allow-list to `details` and scrubs what remains (no card number, CVC, password or token; emails, phones and addresses as placeholders) before it leaves the service. `actor` is a user id, `system` or `anonymous`; logging stores people's ids only as salted HMACs. Published after the action commits, with the publishing resiliency's retries; a broker that stays away longer loses the record (logged and counted)."},
+}
+
+// AuditPublishers are the apps that record audit entries.
+var AuditPublishers = []string{"albums", "auth", "logging", "notifications", "payments", "playlists", "subscriptions", "users"}
+
+// PublisherApps lists the apps that publish the event.
+func (s Spec) PublisherApps() []string {
+	if len(s.Publishers) > 0 {
+		return s.Publishers
+	}
+	if s.Publisher != "" {
+		return []string{s.Publisher}
+	}
+	return nil
 }
 
 // TypeName is the Go type name of an event.
@@ -70,7 +87,7 @@ func Markdown() string {
 	b.WriteString("after their change commits.\n\n")
 	b.WriteString("| topic | Go type | publisher | subscribers |\n|---|---|---|---|\n")
 	for _, s := range Catalog {
-		pub := s.Publisher
+		pub := strings.Join(s.PublisherApps(), ", ")
 		if pub == "" {
 			pub = "— (not yet)"
 		} else if s.Outbox {

@@ -76,6 +76,7 @@ func TestCatalogMatchesTheApps(t *testing.T) {
 		byName[TypeName(s.Event)] = s
 	}
 	literal := regexp.MustCompile(`events\.(\w+)\{`)
+	recorder := regexp.MustCompile(`audit\.New\(`) // the audit helper publishes audit.recorded
 	handler := regexp.MustCompile(`pubsub\.On\(\s*\w+,\s*\w+,\s*func\(\w+ context\.Context, \w+ events\.(\w+)\)`)
 	pubs, subs := map[string][]string{}, map[string][]string{}
 	files, _ := filepath.Glob("../../apps/*/internal/*/*.go")
@@ -94,6 +95,9 @@ func TestCatalogMatchesTheApps(t *testing.T) {
 				pubs[s.Event.Topic()] = appendOnce(pubs[s.Event.Topic()], app)
 			}
 		}
+		if recorder.MatchString(string(b)) {
+			pubs[TopicAuditRecorded] = appendOnce(pubs[TopicAuditRecorded], app)
+		}
 		for _, m := range handler.FindAllStringSubmatch(string(b), -1) {
 			if s, ok := byName[m[1]]; ok {
 				subs[s.Event.Topic()] = appendOnce(subs[s.Event.Topic()], app)
@@ -105,10 +109,8 @@ func TestCatalogMatchesTheApps(t *testing.T) {
 	}
 	for _, s := range Catalog {
 		topic := s.Event.Topic()
-		want := []string{}
-		if s.Publisher != "" {
-			want = []string{s.Publisher}
-		}
+		want := append([]string{}, s.PublisherApps()...)
+		sort.Strings(want)
 		if got := pubs[topic]; strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("%s: the catalogue says publisher %v, the code publishes from %v", topic, want, got)
 		}
@@ -158,8 +160,10 @@ func TestPubsubScopesFollowTheCatalog(t *testing.T) {
 	pub, sub := map[string][]string{}, map[string][]string{}
 	for _, s := range Catalog {
 		topic := s.Event.Topic()
+		for _, p := range s.PublisherApps() {
+			pub[p] = appendOnce(pub[p], topic)
+		}
 		if s.Publisher != "" {
-			pub[s.Publisher] = appendOnce(pub[s.Publisher], topic)
 			if s.Outbox { // Dapr's outbox goes through an internal topic of the publisher's own
 				internal := "default" + s.Publisher + topic + "outbox"
 				pub[s.Publisher] = appendOnce(pub[s.Publisher], internal)

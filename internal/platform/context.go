@@ -12,6 +12,7 @@ const (
 	ctxRequestID ctxKey = iota
 	ctxLogger
 	ctxCaller
+	ctxTraceID
 )
 
 // Header names the gateway sets on requests it forwards. Services trust them
@@ -50,6 +51,17 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 // RequestID returns the request id, or "".
 func RequestID(ctx context.Context) string {
 	v, _ := ctx.Value(ctxRequestID).(string)
+	return v
+}
+
+// WithTraceID stores the W3C trace id of the request.
+func WithTraceID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ctxTraceID, id)
+}
+
+// TraceID returns the request's trace id, or "".
+func TraceID(ctx context.Context) string {
+	v, _ := ctx.Value(ctxTraceID).(string)
 	return v
 }
 

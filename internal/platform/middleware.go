@@ -75,7 +75,7 @@ func RequestContext(base *slog.Logger) Middleware {
 				id = newID()
 			}
 			trace := TraceIDFromParent(r.Header.Get("traceparent"))
-			ctx := WithRequestID(r.Context(), id)
+			ctx := WithTraceID(WithRequestID(r.Context(), id), trace)
 			ctx = WithLogger(ctx, base.With(slog.String("request_id", id), slog.String("trace_id", trace)))
 			if uid := r.Header.Get(HeaderUserID); uid != "" {
 				var roles []string

@@ -157,7 +157,7 @@ func (s *Subscriptions) serve(topic string, h handler) http.HandlerFunc {
 			return
 		}
 		log = log.With(slog.String("event_id", ev.ID))
-		ctx := platform.WithLogger(r.Context(), log)
+		ctx := context.WithValue(platform.WithLogger(r.Context(), log), envelopeKey{}, ev)
 		key := "inbox|" + topic + "|" + ev.ID
 		if s.Inbox != nil {
 			if _, _, err := s.Inbox.Get(ctx, key); err == nil {
@@ -187,6 +187,15 @@ func (s *Subscriptions) serve(topic string, h handler) http.HandlerFunc {
 		}
 		platform.WriteJSON(w, http.StatusOK, daprStatus{"SUCCESS"})
 	}
+}
+
+type envelopeKey struct{}
+
+// Envelope returns the CloudEvent being handled (its id, source and time),
+// for a handler that needs more than the data.
+func Envelope(ctx context.Context) (Event, bool) {
+	e, ok := ctx.Value(envelopeKey{}).(Event)
+	return e, ok
 }
 
 // Merge lists other's subscriptions with s's, so one GET /dapr/subscribe

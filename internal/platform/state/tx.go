@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -224,4 +225,28 @@ func (r Repo[T]) ReadMany(ctx context.Context, tx *Tx, ids []string) (map[string
 		out[id] = &v
 	}
 	return out, nil
+}
+
+// LocalKey returns random key material of size bytes kept under key,
+// creating it once (the first writer wins). Only a developer's stack uses
+// it: elsewhere keys are secrets from the secret store, and apps fail
+// closed without them.
+func LocalKey(ctx context.Context, kv KV, key string, size int) ([]byte, error) {
+	type stored struct {
+		Key []byte `json:"key"`
+	}
+	repo := Repo[stored]{KV: kv}
+	v, err := repo.Upsert(ctx, key, func(v *stored, exists bool) error {
+		if !exists || len(v.Key) != size {
+			v.Key = make([]byte, size)
+			if _, err := rand.Read(v.Key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.Key, nil
 }

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -320,6 +322,8 @@ func (s *Service) Publish(ctx context.Context, v domain.Viewer, albumID string) 
 		return nil, err
 	}
 	s.publish(ctx, s.albumPublished(ctx, out))
+	s.Audit.Record(ctx, audit.Record{Action: "album.published", Subject: audit.Subject{Type: "album", ID: out.ID},
+		Details: map[string]string{"title": out.Title, "artistId": out.ArtistID, "tracks": strconv.Itoa(len(out.TrackIDs))}})
 	return out, nil
 }
 

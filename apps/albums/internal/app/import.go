@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -162,6 +164,8 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 	if err != nil {
 		return res, err
 	}
+	s.Audit.Record(ctx, audit.Record{Action: "catalog.imported", Details: map[string]string{
+		"artists": strconv.Itoa(len(b.Artists)), "albums": strconv.Itoa(len(b.Albums)), "tracks": strconv.Itoa(tracks)}})
 	for i := range newArtists {
 		s.publish(ctx, artistCreated(&newArtists[i]))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -50,6 +51,8 @@ type Config struct {
 
 // Service implements the catalogue.
 type Service struct {
+	// Audit records user and money actions for the audit log (nil: none).
+	Audit     *audit.Recorder
 	cfg       Config
 	kv        state.KV
 	artists   state.Repo[domain.Artist]

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/auth/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/token"
@@ -75,6 +77,8 @@ type Service struct {
 	Keys      *KeyRing
 	profiles  Profiles
 	pub       Publisher
+	// Audit records sign-ins, role changes and key rotations (nil: none).
+	Audit     *audit.Recorder
 	now       func() time.Time
 	dummyHash string
 	// checkPassword is CheckPassword (tests count the calls)
@@ -201,6 +205,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (Tokens, error
 	if err := s.pub.Publish(ctx, ev); err != nil {
 		platform.Logger(ctx).Warn("user.registered not published", slog.String("user_id", acc.ID), slog.String("error", err.Error()))
 	}
+	s.Audit.Record(ctx, audit.Record{Actor: acc.ID, Action: "auth.registered", Subject: audit.Subject{Type: "user", ID: acc.ID}})
 	return s.issue(ctx, acc, "")
 }
 
@@ -265,11 +270,19 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	}
 	if err != nil || !ok {
 		s.recordFailure(ctx, email, clientIP)
+		// The address tried is never recorded: an unknown one is anonymous.
+		rec := audit.Record{Actor: audit.Anonymous, Action: "auth.login.failed", Outcome: audit.Failure,
+			Details: map[string]string{"reason": "unknown account"}}
+		if err == nil {
+			rec.Actor, rec.Subject, rec.Details["reason"] = acc.ID, audit.Subject{Type: "user", ID: acc.ID}, "wrong password"
+		}
+		s.Audit.Record(ctx, rec)
 		return Tokens{}, domain.ErrBadCredentials
 	}
 	if err := s.releaseAttempt(ctx, email); err != nil {
 		platform.Logger(ctx).Warn("could not give back a successful sign-in's attempt", slog.String("error", err.Error()))
 	}
+	s.Audit.Record(ctx, audit.Record{Actor: acc.ID, Action: "auth.login.succeeded", Subject: audit.Subject{Type: "user", ID: acc.ID}})
 	return s.issue(ctx, acc, "")
 }
 
@@ -424,8 +437,9 @@ func (s *Service) Refresh(ctx context.Context, rt string) (Tokens, error) {
 	now := s.now().UTC()
 	var familyID string
 	var reused bool
+	var owner string
 	used, err := s.tokens.Update(ctx, key, func(t *domain.RefreshToken) error {
-		familyID = t.FamilyID
+		familyID, owner = t.FamilyID, t.UserID
 		fam, err := s.families.Get(ctx, t.FamilyID)
 		if err != nil {
 			if errors.Is(err, state.ErrNotFound) {
@@ -442,6 +456,8 @@ func (s *Service) Refresh(ctx context.Context, rt string) (Tokens, error) {
 	})
 	if reused {
 		s.revokeFamily(ctx, familyID, now)
+		s.Audit.Record(ctx, audit.Record{Actor: owner, Action: "auth.refresh.reused", Outcome: audit.Denied,
+			Subject: audit.Subject{Type: "user", ID: owner}})
 		return Tokens{}, domain.ErrRefreshReused
 	}
 	if errors.Is(err, state.ErrNotFound) {
@@ -486,6 +502,7 @@ func (s *Service) Logout(ctx context.Context, rt string) error {
 		return err
 	}
 	s.revokeFamily(ctx, t.FamilyID, s.now().UTC())
+	s.Audit.Record(ctx, audit.Record{Actor: t.UserID, Action: "auth.logout", Subject: audit.Subject{Type: "user", ID: t.UserID}})
 	return nil
 }
 
@@ -505,13 +522,27 @@ func (s *Service) SetRoles(ctx context.Context, userID string, roles []string) (
 	if err != nil {
 		return AccountView{}, err
 	}
+	var before []string
 	acc, err := s.accounts.Update(ctx, userID, func(a *domain.Account) error {
+		before = a.Roles
 		a.Roles = norm
 		a.UpdatedAt = s.now().UTC()
 		return nil
 	})
 	if err != nil {
 		return AccountView{}, err
+	}
+	for _, r := range norm {
+		if !slices.Contains(before, r) {
+			s.Audit.Record(ctx, audit.Record{Action: "auth.role.granted", Subject: audit.Subject{Type: "user", ID: userID},
+				Details: map[string]string{"role": r}})
+		}
+	}
+	for _, r := range before {
+		if !slices.Contains(norm, r) {
+			s.Audit.Record(ctx, audit.Record{Action: "auth.role.revoked", Subject: audit.Subject{Type: "user", ID: userID},
+				Details: map[string]string{"role": r}})
+		}
 	}
 	return AccountView{ID: acc.ID, Email: acc.Email, Roles: acc.Roles}, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/harmonia-music/harmonia/apps/auth/internal/app"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
 )
 
@@ -130,6 +131,7 @@ func (h handlers) rotate(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
+	h.s.Audit.Record(r.Context(), audit.Record{Action: "auth.key.rotated", Subject: audit.Subject{Type: "signing-key", ID: kid}})
 	platform.WriteJSON(w, http.StatusOK, map[string]string{"kid": kid})
 }
 

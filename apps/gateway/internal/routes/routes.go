@@ -117,6 +117,9 @@ var Table = []Route{
 	{Method: "POST", Path: "/api/v1/admin/offers", App: "notifications", Access: Admin, Timeout: NotificationsTimeout},
 	{Method: "GET", Path: "/api/v1/admin/notifications/failed", App: "notifications", Access: Admin, Timeout: NotificationsTimeout},
 	{Method: "POST", Path: "/api/v1/admin/notifications/failed/{id}/retry", App: "notifications", Access: Admin, Timeout: NotificationsTimeout},
+
+	{Method: "GET", Path: "/api/v1/admin/audit", App: "logging", Access: Admin},
+	{Method: "GET", Path: "/api/v1/admin/audit/verify", App: "logging", Access: Admin},
 }
 
 // AudioMaxBody bounds audio uploads at the edge (albums checks its own limit too).

@@ -19,6 +19,7 @@ import (
 
 	"github.com/harmonia-music/harmonia/apps/notifications/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
@@ -390,6 +391,8 @@ func (s *Service) PublishOffer(ctx context.Context, admin, key string, o domain.
 	if err != nil {
 		return nil, false, err
 	}
+	s.Audit.Record(ctx, audit.Record{Actor: admin, Action: "admin.offer.published", Subject: audit.Subject{Type: "offer", ID: o.ID},
+		Details: map[string]string{"title": o.Title, "planId": o.PlanID, "validUntil": o.ValidUntil.Format(time.RFC3339)}})
 	return &o, false, nil
 }
 
@@ -519,19 +522,5 @@ func NewLinkKey() []byte {
 // LocalLinkKey returns the link key kept in the state store, creating it
 // once; only a developer's stack uses it (elsewhere the key is a secret).
 func LocalLinkKey(ctx context.Context, kv state.KV) ([]byte, error) {
-	repo := state.Repo[struct {
-		Key []byte `json:"key"`
-	}]{KV: kv, Prefix: "linkkey|"}
-	v, err := repo.Upsert(ctx, "local", func(v *struct {
-		Key []byte `json:"key"`
-	}, exists bool) error {
-		if !exists {
-			v.Key = NewLinkKey()
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.Key, nil
+	return state.LocalKey(ctx, kv, "linkkey|local", 32)
 }

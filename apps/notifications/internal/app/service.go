@@ -20,6 +20,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/exports"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -72,6 +73,8 @@ type Config struct {
 
 // Service implements notifications' use cases.
 type Service struct {
+	// Audit records user and money actions for the audit log (nil: none).
+	Audit    *audit.Recorder
 	kv       state.KV
 	inbox    state.Repo[domain.Inbox]
 	items    state.Repo[domain.Item]

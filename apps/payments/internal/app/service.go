@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +14,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/payments/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -25,6 +27,8 @@ type Billing interface {
 
 // Service implements payments.
 type Service struct {
+	// Audit records user and money actions for the audit log (nil: none).
+	Audit         *audit.Recorder
 	kv            state.KV
 	methods       state.Repo[domain.PaymentMethod]
 	charges       state.Repo[domain.Charge]
@@ -84,6 +88,8 @@ func (s *Service) AddMethod(ctx context.Context, userID string, in domain.CardIn
 	if err != nil {
 		return nil, err
 	}
+	s.Audit.Record(ctx, audit.Record{Actor: userID, Action: "payment.method.added", Subject: audit.Subject{Type: "payment-method", ID: m.ID},
+		Details: map[string]string{"brand": m.Brand}})
 	return m, nil
 }
 
@@ -117,12 +123,16 @@ func (s *Service) DeleteMethod(ctx context.Context, userID, id string) error {
 	if _, err := s.method(ctx, userID, id); err != nil {
 		return err
 	}
-	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
+	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
 		s.methods.Remove(tx, id)
 		return s.inHistory(ctx, tx, userID, func(h *History) {
 			h.MethodIDs = slices.DeleteFunc(h.MethodIDs, func(x string) bool { return x == id })
 		})
 	})
+	if err == nil {
+		s.Audit.Record(ctx, audit.Record{Actor: userID, Action: "payment.method.removed", Subject: audit.Subject{Type: "payment-method", ID: id}})
+	}
+	return err
 }
 
 // ChargeInput is a charge request from subscriptions.
@@ -231,6 +241,7 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 	if err != nil {
 		return nil, err
 	}
+	s.recordCharge(ctx, final)
 	if final.Status == domain.Refunding && final.ApprovedAfterVoid {
 		given, err := s.giveBack(context.WithoutCancel(ctx), final)
 		if err != nil { // recorded as refund_failed; the next refund call tries again
@@ -245,6 +256,23 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 }
 
 var errAlreadyFinal = errors.New("already final")
+
+// recordCharge records the outcome of a charge attempt for the audit log:
+// the account charged is the actor (a checkout or a renewal on its behalf).
+func (s *Service) recordCharge(ctx context.Context, c *domain.Charge) {
+	outcome := audit.Success
+	switch c.Status {
+	case domain.Succeeded:
+	case domain.Declined:
+		outcome = audit.Denied
+	case domain.Failed:
+		outcome = audit.Failure
+	default:
+		return // voided meanwhile: the refund records it
+	}
+	s.Audit.Record(ctx, audit.Record{Actor: c.UserID, Action: "payment.charged", Outcome: outcome, Subject: audit.Subject{Type: "payment", ID: c.ID},
+		Details: map[string]string{"amount": strconv.FormatInt(c.Amount, 10), "currency": c.Currency, "reason": c.Reason}})
+}
 
 func chargeFacts(c *domain.Charge) events.Charge {
 	return events.Charge{ChargeID: c.ID, IdempotencyKey: c.Key, UserID: c.UserID, Amount: c.Amount,
@@ -327,6 +355,14 @@ func (s *Service) giveBack(ctx context.Context, c *domain.Charge) (*domain.Charg
 	})
 	if err != nil {
 		return nil, err
+	}
+	if final.Status == domain.Refunded || final.Status == domain.RefundFailed {
+		outcome := audit.Success
+		if final.Status == domain.RefundFailed {
+			outcome = audit.Failure
+		}
+		s.Audit.Record(ctx, audit.Record{Actor: audit.System, Action: "payment.refunded", Outcome: outcome, Subject: audit.Subject{Type: "payment", ID: final.ID},
+			Details: map[string]string{"amount": strconv.FormatInt(final.Amount, 10), "currency": final.Currency}})
 	}
 	if perr != nil {
 		platform.Logger(ctx).Error("refund failed; recorded on the charge", slog.String("key", c.Key), slog.String("error", perr.Error()))

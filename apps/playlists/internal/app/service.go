@@ -13,6 +13,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/playlists/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/cursor"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
@@ -31,6 +32,8 @@ type Publisher interface {
 
 // Service implements playlists.
 type Service struct {
+	// Audit records user and money actions for the audit log (nil: none).
+	Audit     *audit.Recorder
 	kv        state.KV
 	playlists state.Repo[domain.Playlist]
 	owned     state.Repo[domain.Owned]
@@ -238,7 +241,8 @@ func (s *Service) Delete(ctx context.Context, viewer, id string, ifMatch int) er
 	if m := validate.ID(id); m != "" {
 		return fault.Invalid("id", m)
 	}
-	var owner string
+	var owner, name string
+	var tracks int
 	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
 		p, err := s.playlists.Read(ctx, tx, id)
 		if err != nil {
@@ -250,7 +254,7 @@ func (s *Service) Delete(ctx context.Context, viewer, id string, ifMatch int) er
 		if err := domain.CheckVersion(p, ifMatch); err != nil {
 			return err
 		}
-		owner = p.OwnerID
+		owner, name, tracks = p.OwnerID, p.Name, len(p.Entries)
 		o, err := s.owned.ReadOrNew(ctx, tx, owner)
 		if err != nil {
 			return err
@@ -266,6 +270,8 @@ func (s *Service) Delete(ctx context.Context, viewer, id string, ifMatch int) er
 		return err
 	}
 	s.publish(ctx, events.PlaylistDeleted{PlaylistID: id, OwnerID: owner})
+	s.Audit.Record(ctx, audit.Record{Actor: viewer, Action: "playlist.deleted", Subject: audit.Subject{Type: "playlist", ID: id},
+		Details: map[string]string{"name": name, "tracks": strconv.Itoa(tracks)}})
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -70,6 +71,8 @@ type Config struct {
 
 // Service implements subscriptions.
 type Service struct {
+	// Audit records user and money actions for the audit log (nil: none).
+	Audit   *audit.Recorder
 	cfg     Config
 	kv      state.KV
 	plans   state.Repo[domain.Plan]
@@ -209,6 +212,10 @@ func (s *Service) Subscribe(ctx context.Context, userID, key, planID, paymentMet
 	})
 	if err != nil {
 		return nil, err
+	}
+	if id == sub.ID {
+		s.Audit.Record(ctx, audit.Record{Actor: userID, Action: "subscription.created", Subject: audit.Subject{Type: "subscription", ID: sub.ID},
+			Details: map[string]string{"planId": plan.ID}})
 	}
 	return s.resume(ctx, id)
 }
@@ -429,13 +436,14 @@ func (s *Service) Leave(ctx context.Context, userID string) error {
 // were on it, their membership record, in one transaction.
 func (s *Service) dropMember(ctx context.Context, id, member string) (*domain.Subscription, error) {
 	var sub *domain.Subscription
+	removed := false
 	err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
 		x, err := s.subs.Read(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		sub = x
-		if !x.RemoveMember(member) {
+		if removed = x.RemoveMember(member); !removed {
 			return nil
 		}
 		x.UpdatedAt = s.now().UTC()
@@ -444,6 +452,10 @@ func (s *Service) dropMember(ctx context.Context, id, member string) (*domain.Su
 		}
 		return s.subs.Write(tx, id, x)
 	})
+	if err == nil && removed {
+		s.Audit.Record(ctx, audit.Record{Action: "subscription.member.removed", Subject: audit.Subject{Type: "subscription", ID: id},
+			Details: map[string]string{"memberId": member}})
+	}
 	return sub, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/subscriptions/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -382,10 +384,13 @@ func (s *Service) activate(ctx context.Context, in step) (*domain.Subscription, 
 	if in.upgrade() {
 		return s.subs.Get(ctx, in.SubscriptionID)
 	}
-	return s.subs.UpdateAnnounce(ctx, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
+	changed := false
+	sub, err := s.subs.UpdateAnnounce(ctx, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
+		changed = false
 		if x.Activated(int(in.Cycle)) {
 			return nil, state.Unchanged
 		}
+		changed = true
 		if s.cfg.TestHooks && strings.HasPrefix(x.Key, "fail-activation") {
 			return nil, errors.New("test hook: activation fails")
 		}
@@ -401,6 +406,16 @@ func (s *Service) activate(ctx context.Context, in step) (*domain.Subscription, 
 		}
 		return state.Announce(events.SubscriptionActivated{Subscription: s.facts(x)}), nil
 	})
+	if err == nil && changed {
+		rec := audit.Record{Actor: sub.UserID, Action: "subscription.activated", Subject: audit.Subject{Type: "subscription", ID: sub.ID},
+			Details: map[string]string{"planId": sub.PlanID, "validUntil": sub.PeriodEnd.Format(time.RFC3339)}}
+		if in.Cycle > 0 {
+			rec.Actor, rec.Action = audit.System, "subscription.renewed"
+			rec.Details["cycle"] = strconv.Itoa(int(in.Cycle))
+		}
+		s.Audit.Record(ctx, rec)
+	}
+	return sub, err
 }
 
 // refund gives back the money of the step's charge, or voids its key.
@@ -419,10 +434,13 @@ func (s *Service) refund(ctx context.Context, in step) (any, error) {
 
 // finish ends the subscription in its final state, once.
 func (s *Service) finish(ctx context.Context, in step) (any, error) {
-	_, err := s.subs.UpdateAnnounce(ctx, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
+	changed := false
+	sub, err := s.subs.UpdateAnnounce(ctx, in.SubscriptionID, func(x *domain.Subscription) (*state.Event, error) {
+		changed = false
 		if x.Status == in.Status && x.Step == "done" {
 			return nil, state.Unchanged
 		}
+		changed = true
 		x.Status, x.Outcome, x.Step, x.UpdatedAt = in.Status, in.Outcome, "done", s.now().UTC()
 		switch f := s.facts(x); in.Status {
 		case domain.PaymentFailed, domain.Failed:
@@ -434,6 +452,21 @@ func (s *Service) finish(ctx context.Context, in step) (any, error) {
 		}
 		return nil, nil
 	})
+	if err == nil && changed {
+		rec := audit.Record{Actor: audit.System, Subject: audit.Subject{Type: "subscription", ID: sub.ID}, Details: map[string]string{"planId": sub.PlanID}}
+		switch in.Status {
+		case domain.PaymentFailed, domain.Failed:
+			rec.Action, rec.Outcome = "subscription.payment_failed", audit.Failure
+			rec.Details["reason"] = string(in.Outcome)
+		case domain.Cancelled:
+			rec.Action = "subscription.cancelled"
+		case domain.Expired:
+			rec.Action = "subscription.expired"
+		}
+		if rec.Action != "" {
+			s.Audit.Record(ctx, rec)
+		}
+	}
 	return nil, err
 }
 
@@ -441,13 +474,25 @@ func (s *Service) finish(ctx context.Context, in step) (any, error) {
 // cancel event is raised before the HTTP request records it, so a crash in
 // between still cancels: the workflow records it here.
 func (s *Service) recordCancel(ctx context.Context, in step) (*domain.Subscription, error) {
-	return s.subs.Update(ctx, in.SubscriptionID, func(x *domain.Subscription) error {
+	changed := false
+	sub, err := s.subs.Update(ctx, in.SubscriptionID, func(x *domain.Subscription) error {
+		changed = false
 		if x.CancelAtPeriodEnd {
 			return state.Unchanged
 		}
+		changed = true
 		x.CancelAtPeriodEnd, x.UpdatedAt = true, s.now().UTC()
 		return nil
 	})
+	if err == nil && changed {
+		d := map[string]string{"planId": sub.PlanID}
+		if sub.PeriodEnd != nil {
+			d["endsAt"] = sub.PeriodEnd.Format(time.RFC3339)
+		}
+		s.Audit.Record(ctx, audit.Record{Actor: sub.UserID, Action: "subscription.cancel_requested",
+			Subject: audit.Subject{Type: "subscription", ID: sub.ID}, Details: d})
+	}
+	return sub, err
 }
 
 // WorkflowClient adapts durabletask's client to the Workflows port.

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/exports"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
@@ -34,6 +36,8 @@ type Publisher interface {
 
 // Service implements users' use cases.
 type Service struct {
+	// Audit records user and money actions for the audit log (nil: none).
+	Audit     *audit.Recorder
 	kv        state.KV
 	profiles  state.Repo[domain.Profile]
 	prefs     state.Repo[domain.Preferences]
@@ -163,6 +167,8 @@ func (s *Service) Patch(ctx context.Context, userID string, patch map[string]jso
 	}
 	s.publish(ctx, events.UserUpdated{UserID: userID, Country: updated.Country, BirthYear: updated.BirthYear,
 		UpdatedAt: now, Fields: patchedFields(patch)})
+	s.Audit.Record(ctx, audit.Record{Actor: userID, Action: "user.updated", Subject: audit.Subject{Type: "user", ID: userID},
+		Details: map[string]string{"fields": strings.Join(patchedFields(patch), ",")}})
 	return updated, nil
 }
 
@@ -492,6 +498,7 @@ func (s *Service) Delete(ctx context.Context, userID string) (done bool, err err
 	var hook func(context.Context, string) error
 	if began {
 		hook = s.afterAccountDelete
+		s.Audit.Record(ctx, audit.Record{Actor: userID, Action: "user.deleted", Subject: audit.Subject{Type: "user", ID: userID}})
 	}
 	if err := s.finishDeletion(ctx, userID, hook); err != nil {
 		platform.Logger(ctx).Warn("account deletion recorded, to be finished later", slog.String("user_id", userID), slog.String("error", err.Error()))
