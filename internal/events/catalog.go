@@ -9,9 +9,9 @@ import (
 
 // Spec describes one event for the catalogue and its generated document.
 type Spec struct {
-	Event       Event
-	Version     int
-	Publisher   string   // app id; "" while no service publishes it yet
+	Event     Event
+	Version   int
+	Publisher string // app id; "" while no service publishes it yet
 	// Publishers, when set, lists every app that publishes it (an event
 	// every service sends, through a platform helper); Publisher is "".
 	Publishers  []string

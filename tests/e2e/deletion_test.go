@@ -23,6 +23,13 @@ import (
 // in PostgreSQL), so a value is found however the store keeps it.
 func storesHolding(t *testing.T, needles ...string) []string {
 	t.Helper()
+	return storesHoldingIn(t, "", needles...)
+}
+
+// storesHoldingIn looks only in one app's store when app is set (its
+// SQLite file <app>.db, or its PostgreSQL tables <app>_*).
+func storesHoldingIn(t *testing.T, app string, needles ...string) []string {
+	t.Helper()
 	var found []string
 	check := func(where string, cells []string) {
 		for _, n := range needles {
@@ -34,7 +41,11 @@ func storesHolding(t *testing.T, needles ...string) []string {
 			}
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(stack.DataDir, "state", "*.db"))
+	pattern := "*.db"
+	if app != "" {
+		pattern = app + ".db"
+	}
+	files, _ := filepath.Glob(filepath.Join(stack.DataDir, "state", pattern))
 	for _, f := range files {
 		db, err := sql.Open("sqlite", "file:"+f+"?mode=ro&_pragma=busy_timeout(5000)")
 		if err != nil {
@@ -89,6 +100,9 @@ func storesHolding(t *testing.T, needles ...string) []string {
 			t.Fatal("no PostgreSQL tables: the scan would pass without looking")
 		}
 		for _, table := range tables {
+			if app != "" && !strings.HasPrefix(table, app+"_") {
+				continue
+			}
 			for _, line := range strings.Split(psql(fmt.Sprintf("SELECT * FROM %q", table)), "\n") {
 				if line != "" {
 					cells := strings.Split(line, "\x1f")
@@ -96,7 +110,7 @@ func storesHolding(t *testing.T, needles ...string) []string {
 				}
 			}
 		}
-	} else if len(files) < 6 {
+	} else if len(files) < 6 && app == "" || len(files) == 0 {
 		t.Fatalf("found %d SQLite stores under %s: the scan would pass without looking", len(files), stack.DataDir)
 	}
 	return found

@@ -97,6 +97,7 @@ func runMain(m *testing.M) int {
 		// users may be stopped between its two deletes, and finishes deletions soon after
 		"USERS_TEST_HOOKS=true", "USERS_DELETION_RETRY=2s",
 		"PAYMENTS_CHARGE_TIMEOUT=1s", "PAYMENTS_SIMULATOR_SLOW=4s", "ALBUMS_ENTITLEMENT_CACHE=1s",
+		"LOGGING_CHECKPOINT_EVERY=2s", // signed checkpoints within a test run
 		// a preview length other than the default, to see the header follow it
 		"ALBUMS_PREVIEW_LENGTH=20s")
 	var out safeBuffer

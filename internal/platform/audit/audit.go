@@ -104,7 +104,7 @@ var Policies = map[string]Policy{
 	"subscription.expired":          {Subject: "subscription", Details: []string{"planId"}},
 	"subscription.member.removed":   {Subject: "subscription", Details: []string{"memberId"}, People: []string{"memberId"}},
 
-	"admin.audit.read":     {Details: []string{"actor", "action", "subjectId", "from", "to"}, People: []string{"actor"}},
+	"admin.audit.read":     {Details: []string{"actor", "action", "filters", "from", "to"}, People: []string{"actor"}},
 	"admin.audit.verified": {Details: []string{"ok", "entries", "from", "to"}},
 }
 
@@ -197,7 +197,7 @@ func Scrub(p Policy, details map[string]string) map[string]string {
 	out := map[string]string{}
 	for _, k := range p.Details {
 		v, ok := details[k]
-		if !ok || secretKey.MatchString(k) {
+		if !ok || v == "" || secretKey.MatchString(k) {
 			continue
 		}
 		if isPerson(p, k) || (strings.HasSuffix(k, "Id") && idLike.MatchString(v) && !card.MatchString(v)) {

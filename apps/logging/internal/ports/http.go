@@ -91,8 +91,15 @@ func (h handlers) query(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
+	// Which filters were used; a subject id is not kept (it may be anyone's).
+	var filters []string
+	for _, f := range []string{"actor", "action", "subjectId", "from", "to", "cursor"} {
+		if v.Get(f) != "" {
+			filters = append(filters, f)
+		}
+	}
 	h.rec.Record(r.Context(), audit.Record{Action: "admin.audit.read", Details: map[string]string{
-		"actor": q.Actor, "action": q.Action, "subjectId": q.SubjectID, "from": v.Get("from"), "to": v.Get("to")}})
+		"actor": q.Actor, "action": q.Action, "filters": strings.Join(filters, ","), "from": v.Get("from"), "to": v.Get("to")}})
 	items := make([]entryView, len(page.Items))
 	for i, e := range page.Items {
 		items[i] = entryView{ID: e.ID(), Entry: e}
