@@ -29,6 +29,7 @@ type appInfo struct {
 	AppID        string `json:"appId"`
 	AppPort      int    `json:"appPort"`
 	DaprHTTPPort int    `json:"daprHttpPort"`
+	DaprGRPCPort int    `json:"daprGrpcPort"`
 	AppPID       int    `json:"appPid"`
 	SidecarPID   int    `json:"sidecarPid"`
 	DaprAPIToken string `json:"daprApiToken"`
@@ -73,6 +74,8 @@ type options struct {
 	mixRate, checkoutRate           float64
 	searchRate                      float64
 	notifyReleases, fanoutFollowers int
+	auditEvents, auditEntries       int
+	auditQueryRate                  float64
 	duration, warmup                time.Duration
 	conns                           int
 	out, catalog                    string
@@ -80,7 +83,10 @@ type options struct {
 
 func run(ctx context.Context) error {
 	var o options
-	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,notify,fanout,checkout", "scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,notify,fanout,checkout,audit", "scenarios to run, in order")
+	flag.IntVar(&o.auditEvents, "audit-events", 20_000, "audit scenario: events published at once to measure logging's sustained rate")
+	flag.IntVar(&o.auditEntries, "audit-entries", 1_000_000, "audit scenario: entries in the log (generated) before the queries")
+	flag.Float64Var(&o.auditQueryRate, "audit-query-rate", 50, "audit scenario: admin queries per second")
 	flag.IntVar(&o.notifyReleases, "notify-releases", 100, "notify scenario: releases published, one at a time")
 	flag.IntVar(&o.fanoutFollowers, "fanout-followers", 100_000, "fanout scenario: followers of the artist")
 	flag.Float64Var(&o.floorRate, "floor-rate", 500, "floor requests per second")
@@ -106,7 +112,7 @@ func run(ctx context.Context) error {
 	if out, err := exec.Command("go", "build", "-o", launcher, "./cmd/devstack").CombinedOutput(); err != nil {
 		return fmt.Errorf("build launcher: %v\n%s", err, out)
 	}
-	env := append(os.Environ(), "GATEWAY_RATE_PER_SECOND=1000000", "GATEWAY_RATE_BURST=1000000")
+	env := append(os.Environ(), "GATEWAY_RATE_PER_SECOND=1000000", "GATEWAY_RATE_BURST=1000000", "LOGGING_CHECKPOINT_EVERY=30s")
 	fmt.Println("starting the stack and the floor…")
 	mainStack, stopMain, err := startStack(ctx, launcher, env, filepath.Join(root, "dapr.yaml"), filepath.Join(tmp, "main", ".data"), 13000, "-catalog", o.catalog, "-pprof")
 	if err != nil {
@@ -198,6 +204,23 @@ func run(ctx context.Context) error {
 			res.Summarize(lat)
 			res.Errors, res.Achieved = failed, rate
 			res.Notes = fmt.Sprintf("latency: from sending POST /api/v1/subscriptions to activation (the subscription's periodStart); achieved = completed checkouts per second; the POST alone: p50 %.1f ms, p99 %.1f ms", post.P50, post.P99)
+		case "audit":
+			ingest, err := auditIngest(ctx, mainStack, o.auditEvents)
+			if err != nil {
+				return err
+			}
+			save(o.out, date, ingest, &results)
+			seeded, err := auditSeed(ctx, mainStack, o.auditEntries)
+			if err != nil {
+				return err
+			}
+			tok, err := adminLogin(ctx, fx.base)
+			if err != nil {
+				return err
+			}
+			res = loadgen.Run(ctx, "audit-query", cfg(o.auditQueryRate, mainStack.procs()), auditQueries(fx.base, tok, 30))
+			res.Notes = fmt.Sprintf("queries of a log of %d entries (%s), cycling: one user's actions, the newest of one action, one hour, one action over one day deep in the past; each read is itself recorded%s",
+				o.auditEntries, seeded, auditVerify(ctx, fx.base, tok))
 		default:
 			return fmt.Errorf("unknown scenario %q", sc)
 		}

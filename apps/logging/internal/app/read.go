@@ -187,22 +187,23 @@ func (c *collector) page() Page {
 func (c *collector) walk(ctx context.Context, ix string, h indexHead) (bool, error) {
 	pages := h.pages()
 	top := pages - 1
+	// Skip what is newer than the cursor, and (entries being near time
+	// order) pages that start after "to": binary searches over the pages'
+	// first entries, a few reads instead of a walk.
 	if c.q.Before > 0 && pages > 1 {
-		// the last page whose first sequence number is below the cursor
-		lo, hi := 0, pages-1
-		for lo < hi {
-			mid := (lo + hi + 1) / 2
-			seqs, err := c.readPage(ctx, ix, mid)
-			if err != nil {
-				return false, err
-			}
-			if len(seqs) > 0 && seqs[0] < c.q.Before {
-				lo = mid
-			} else {
-				hi = mid - 1
-			}
+		t, err := c.lastPage(ctx, ix, top, func(first int64, _ time.Time) bool { return first < c.q.Before }, false)
+		if err != nil {
+			return false, err
 		}
-		top = lo
+		top = t
+	}
+	if !c.q.To.IsZero() && top > 0 {
+		limit := c.q.To.Add(orderSlack)
+		t, err := c.lastPage(ctx, ix, top, func(_ int64, at time.Time) bool { return !at.After(limit) }, true)
+		if err != nil {
+			return false, err
+		}
+		top = t
 	}
 	for p := top; p >= 0 && !c.full(); p-- {
 		seqs, err := c.readPage(ctx, ix, p)
@@ -227,6 +228,39 @@ func (c *collector) walk(ctx context.Context, ix string, h indexHead) (bool, err
 		}
 	}
 	return false, nil
+}
+
+// lastPage is the last page in [0, top] whose first entry satisfies ok
+// (pages are in sequence order, so ok holds for a prefix), or 0. withTime
+// reads the first entry's time too.
+func (c *collector) lastPage(ctx context.Context, ix string, top int, ok func(first int64, at time.Time) bool, withTime bool) (int, error) {
+	lo, hi := 0, top
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		seqs, err := c.readPage(ctx, ix, mid)
+		if err != nil {
+			return 0, err
+		}
+		var at time.Time
+		if len(seqs) > 0 && withTime {
+			var e domain.Entry
+			found, err := c.r.getJSON(ctx, entryKey(seqs[0]), &e)
+			if err != nil {
+				return 0, err
+			}
+			if !found { // purged: older than anything kept, so before "to"
+				lo = mid
+				continue
+			}
+			at = e.At
+		}
+		if len(seqs) > 0 && ok(seqs[0], at) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo, nil
 }
 
 func (c *collector) readPage(ctx context.Context, ix string, p int) ([]int64, error) {

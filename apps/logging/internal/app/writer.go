@@ -129,6 +129,17 @@ func (w *Writer) Append(ctx context.Context, in Incoming) error {
 	return w.submit(ctx, job{in: &in})
 }
 
+// AppendMany writes events in one batch on the caller's goroutine, for a
+// tool that fills a store without a broker (the benchmark's generator).
+// Never call it while Run serves the same Writer.
+func (w *Writer) AppendMany(ctx context.Context, ins []Incoming) error {
+	batch := make([]job, len(ins))
+	for i := range ins {
+		batch[i] = job{in: &ins[i]}
+	}
+	return w.retry(ctx, func() error { return w.appendBatch(ctx, batch) })
+}
+
 // Forget crypto-shreds a person: their salt is replaced by a mark, so their
 // pseudonyms can no longer be computed from their id; entries stay as they
 // are and the chain still verifies.
