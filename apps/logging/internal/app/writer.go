@@ -312,10 +312,19 @@ func (w *Writer) appendBatch(ctx context.Context, batch []job) error {
 		return err
 	}
 	ops = append(ops, saltOps...)
+	entries := make([]domain.Entry, len(todo))
+	var ixKeys []string
+	for i, in := range todo {
+		entries[i] = w.entryOf(in, pseudo)
+		ixKeys = append(ixKeys, entryIndexes(entries[i])...)
+	}
+	if err := w.preload(ctx, ixKeys); err != nil {
+		return err
+	}
 	h := w.head
 	dirty := map[string]*indexState{}
-	for _, in := range todo {
-		e := w.entryOf(in, pseudo)
+	for i, in := range todo {
+		e := entries[i]
 		e.Seal(h.Seq+1, h.Hash)
 		h = domain.Head{Seq: e.Seq, Hash: e.Hash, At: e.At, Forgets: h.Forgets}
 		b, _ := json.Marshal(e)
@@ -391,6 +400,66 @@ func (w *Writer) indexAppend(ctx context.Context, ix string, seq int64, dirty ma
 	}
 	st.last = append(st.last, seq)
 	st.head.Count++
+	return nil
+}
+
+// preload reads, in two bulk reads, the heads and last pages of the
+// indexes a batch touches that are not cached.
+func (w *Writer) preload(ctx context.Context, keys []string) error {
+	var missing []string
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, ok := w.indexes.Get(k); !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	heads, err := w.kv.GetMany(ctx, missing)
+	if err != nil {
+		return err
+	}
+	states := map[string]*indexState{}
+	var pages []string
+	for _, k := range missing {
+		st := &indexState{}
+		if b, ok := heads[k]; ok {
+			if err := json.Unmarshal(b, &st.head); err != nil {
+				return fmt.Errorf("index %s: %w", k, err)
+			}
+			if st.head.Count%pageSize != 0 {
+				pages = append(pages, pageKey(k, st.head.pages()-1))
+			}
+		}
+		states[k] = st
+	}
+	if len(pages) > 0 {
+		got, err := w.kv.GetMany(ctx, pages)
+		if err != nil {
+			return err
+		}
+		for _, k := range missing {
+			st := states[k]
+			if st.head.Count%pageSize == 0 {
+				continue
+			}
+			b, ok := got[pageKey(k, st.head.pages()-1)]
+			if !ok {
+				return fmt.Errorf("index %s: its last page is missing", k)
+			}
+			if err := json.Unmarshal(b, &st.last); err != nil {
+				return fmt.Errorf("index %s last page: %w", k, err)
+			}
+		}
+	}
+	for k, st := range states {
+		w.indexes.Put(k, st)
+	}
 	return nil
 }
 
