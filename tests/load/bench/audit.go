@@ -43,21 +43,14 @@ func auditIngest(ctx context.Context, st stackInfo, n int) (loadgen.Result, erro
 		sent += k
 	}
 	published := time.Since(start)
-	deadline := time.Now().Add(20 * time.Minute)
-	for promValue(metrics, "harmonia_audit_entries_total") < before+float64(n) {
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("logging appended %.0f of %d events in 20 minutes", promValue(metrics, "harmonia_audit_entries_total")-before, n)
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := waitUntil(ctx, 20*time.Minute, 100*time.Millisecond, func() bool {
+		return promValue(metrics, "harmonia_audit_entries_total") >= before+float64(n)
+	}); err != nil {
+		return res, fmt.Errorf("logging appended %.0f of %d events: %w", promValue(metrics, "harmonia_audit_entries_total")-before, n, err)
 	}
 	took := time.Since(start)
 	batches := promValue(metrics, "harmonia_audit_batches_total")
-	rss := loadgen.Run(ctx, "rss", loadgen.Config{Rate: 1, Duration: time.Second, Procs: map[string]int{"logging": logging.AppPID,
-		"logging-daprd": logging.SidecarPID}}, func(context.Context, *http.Client, int) int { return 200 }).RSSMB
+	rss := rssOf(ctx, map[string]int{"logging": logging.AppPID, "logging-daprd": logging.SidecarPID})
 	res.Requests = n
 	res.Achieved = float64(n) / took.Seconds()
 	res.Notes = fmt.Sprintf("%d audit.recorded events bulk-published through users' sidecar in %s, all appended to the chain %s after the first was sent: %.0f events per second sustained (%.0f batches in all so far); resident memory after: logging %.0f MB, its sidecar %.0f MB",

@@ -236,29 +236,42 @@ func fanOut(ctx context.Context, st stackInfo, n int) (loadgen.Result, error) {
 	}
 	// other fan-outs (the notify scenario's releases) may finish meanwhile:
 	// wait for the one that reached n listeners
-	deadline := time.Now().Add(30 * time.Minute)
-	for {
-		if promValue(metrics, "harmonia_notifications_fanouts_total") > before && promValue(metrics, "harmonia_notifications_fanout_last_reached") >= float64(n) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("the fan-out to %d followers did not finish in 30 minutes", n)
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+	if err := waitUntil(ctx, 30*time.Minute, 500*time.Millisecond, func() bool {
+		return promValue(metrics, "harmonia_notifications_fanouts_total") > before && promValue(metrics, "harmonia_notifications_fanout_last_reached") >= float64(n)
+	}); err != nil {
+		return res, fmt.Errorf("the fan-out to %d followers: %w", n, err)
 	}
 	total := time.Since(start)
 	own := promValue(metrics, "harmonia_notifications_fanout_last_seconds")
-	rss := loadgen.Run(ctx, "rss", loadgen.Config{Rate: 1, Duration: time.Second, Procs: map[string]int{"notifications": notif.AppPID,
-		"notifications-daprd": notif.SidecarPID, "users": users.AppPID}}, func(context.Context, *http.Client, int) int { return 200 }).RSSMB
+	rss := rssOf(ctx, map[string]int{"notifications": notif.AppPID, "notifications-daprd": notif.SidecarPID, "users": users.AppPID})
 	res.Requests = 1
 	res.Summarize([]float64{float64(total.Milliseconds())})
 	res.Notes = fmt.Sprintf("one release to %d followers (in-app on, email off; generated in %s): %s from the publish request to the last listener's notification stored (%.1f s by notifications' own measure, from album.published), %.0f notifications per second; resident memory after: notifications %.0f MB, its sidecar %.0f MB, users %.0f MB",
 		n, seeded.Round(time.Second), total.Round(100*time.Millisecond), own, float64(n)/total.Seconds(), rss["notifications"], rss["notifications-daprd"], rss["users"])
 	return res, nil
+}
+
+// waitUntil checks done every interval until it holds; it fails when ctx
+// ends or limit passes first.
+func waitUntil(ctx context.Context, limit, every time.Duration, done func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !done() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not done in %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+	return nil
+}
+
+// rssOf samples the resident memory of processes, in MB.
+func rssOf(ctx context.Context, procs map[string]int) map[string]float64 {
+	return loadgen.Run(ctx, "rss", loadgen.Config{Rate: 1, Duration: time.Second, Procs: procs},
+		func(context.Context, *http.Client, int) int { return 200 }).RSSMB
 }
 
 // sidecarSave writes items through an app's own sidecar, in one state
