@@ -270,6 +270,9 @@ type NotificationsDelivered struct {
 
 // AuditRecorded: a user or money action, for the audit log (no PII).
 type AuditRecorded struct {
+	// RecordID identifies the record across publish retries (the helper
+	// may send it again after an unclear failure): logging writes it once.
+	RecordID    string            `json:"recordId,omitempty"`
 	Actor       string            `json:"actor" event:"required"`
 	Action      string            `json:"action" event:"required"`
 	SubjectType string            `json:"subjectType,omitempty"`

@@ -13,7 +13,11 @@
 // forgets the salt when the person deletes their account.
 //
 // Recording never fails the caller's request: the action already happened.
-// A publish that fails is logged and counted (Recorder.Failed).
+// A publish that fails (after the sidecar's own retries) goes to a bounded
+// queue that a goroutine publishes again, with back-off, until the broker
+// takes it; each record carries its own id, so one sent twice is written
+// once. What the queue cannot hold, or a record that has no policy, is
+// logged and counted (Recorder.Failed). A crash loses what is queued.
 package audit
 
 import (
@@ -24,8 +28,11 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
@@ -123,11 +130,46 @@ type Recorder struct {
 	now     func() time.Time
 	timeout time.Duration
 	failed  atomic.Int64
+	retry   chan events.AuditRecorded
+	backoff time.Duration
+	start   sync.Once
 }
+
+// QueueSize bounds the records waiting to be published again.
+const QueueSize = 10_000
 
 // New makes a recorder that publishes through pub.
 func New(pub Publisher) *Recorder {
-	return &Recorder{pub: pub, now: time.Now, timeout: 3 * time.Second}
+	return &Recorder{pub: pub, now: time.Now, timeout: 5 * time.Second, retry: make(chan events.AuditRecorded, QueueSize),
+		backoff: time.Second}
+}
+
+// Pending is how many records wait to be published again.
+func (r *Recorder) Pending() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.retry)
+}
+
+// resend publishes queued records again, oldest first, waiting longer
+// (up to a minute) while the broker keeps refusing. It runs for the life of
+// the process.
+func (r *Recorder) resend() {
+	wait := r.backoff
+	for e := range r.retry {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+			err := r.pub.Publish(ctx, e)
+			cancel()
+			if err == nil {
+				wait = r.backoff
+				break
+			}
+			time.Sleep(wait)
+			wait = min(2*wait, time.Minute)
+		}
+	}
 }
 
 // Failed counts records that could not be built or published.
@@ -145,14 +187,24 @@ func (r *Recorder) Record(ctx context.Context, rec Record) {
 		return
 	}
 	e, err := Build(ctx, rec, r.now())
-	if err == nil {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
-		err = r.pub.Publish(pctx, e)
-		cancel()
-	}
 	if err != nil {
 		r.failed.Add(1)
-		platform.Logger(ctx).Error("audit record not published", slog.String("action", rec.Action), slog.String("error", err.Error()))
+		platform.Logger(ctx).Error("audit record refused", slog.String("action", rec.Action), slog.String("error", err.Error()))
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
+	err = r.pub.Publish(pctx, e)
+	cancel()
+	if err == nil {
+		return
+	}
+	r.start.Do(func() { go r.resend() })
+	select {
+	case r.retry <- e:
+		platform.Logger(ctx).Warn("audit record queued to be published again", slog.String("action", rec.Action), slog.String("error", err.Error()))
+	default:
+		r.failed.Add(1)
+		platform.Logger(ctx).Error("audit record lost: the retry queue is full", slog.String("action", rec.Action), slog.String("error", err.Error()))
 	}
 }
 
@@ -178,7 +230,8 @@ func Build(ctx context.Context, rec Record, at time.Time) (events.AuditRecorded,
 		outcome = Success
 	}
 	e := events.AuditRecorded{
-		Actor: clip(actor, 64), Action: rec.Action, Outcome: clip(outcome, 32),
+		RecordID: uuid.Must(uuid.NewV7()).String(),
+		Actor:    clip(actor, 64), Action: rec.Action, Outcome: clip(outcome, 32),
 		RequestID: platform.RequestID(ctx), TraceID: platform.TraceID(ctx), At: at.UTC(),
 		Details: Scrub(p, rec.Details),
 	}

@@ -32,10 +32,16 @@ func Routes(r *mux.Router, reader *app.Reader, rec *audit.Recorder) {
 func Events(r *mux.Router, subs *pubsub.Subscriptions, w *app.Writer) {
 	pubsub.On(r, subs, func(ctx context.Context, e events.AuditRecorded) error {
 		env, _ := pubsub.Envelope(ctx)
-		if env.ID == "" {
-			return errors.Join(pubsub.ErrDrop, errors.New("an audit event without a CloudEvent id"))
+		// The record's own id survives a publisher's retry (a new CloudEvent
+		// id each time); older publishers have only the CloudEvent's.
+		id := e.RecordID
+		if id == "" {
+			id = env.ID
 		}
-		return w.Append(ctx, app.Incoming{EventID: env.ID, Service: env.Source, Event: e})
+		if id == "" || len(id) > 128 {
+			return errors.Join(pubsub.ErrDrop, errors.New("an audit event without a usable id"))
+		}
+		return w.Append(ctx, app.Incoming{EventID: id, Service: env.Source, Event: e})
 	})
 	pubsub.On(r, subs, func(ctx context.Context, e events.UserDeleted) error { return w.Forget(ctx, e.UserID) })
 }
