@@ -158,16 +158,45 @@ type AlbumUpdated struct {
 }
 
 // TrackPlayed: a listener played a track (once per play, not per range
-// request); Preview when they heard the preview only.
+// request); Preview when they heard the preview only. Device is the
+// gateway's class of the client (web, mobile, desktop, other); Country and
+// AgeBand come from the listener's profile, Genre from the album.
 type TrackPlayed struct {
+	PlayID   string    `json:"playId,omitempty"` // one id per play, kept across publish retries
 	UserID   string    `json:"userId"`
 	TrackID  string    `json:"trackId" event:"required"`
 	AlbumID  string    `json:"albumId" event:"required"`
 	ArtistID string    `json:"artistId"`
+	Genre    string    `json:"genre,omitempty"`
 	Preview  bool      `json:"preview"`
 	Device   string    `json:"device,omitempty"`
 	Country  string    `json:"country,omitempty"`
+	AgeBand  string    `json:"ageBand,omitempty"`
 	PlayedAt time.Time `json:"playedAt" event:"required"`
+}
+
+// AgeBand is the band of a birth year at a time: under-18, 18-24, 25-34,
+// 35-44, 45-54, 55-64, 65+, or unknown (no birth year).
+func AgeBand(birthYear int, at time.Time) string {
+	if birthYear <= 0 {
+		return "unknown"
+	}
+	age := at.Year() - birthYear
+	switch {
+	case age < 18:
+		return "under-18"
+	case age < 25:
+		return "18-24"
+	case age < 35:
+		return "25-34"
+	case age < 45:
+		return "35-44"
+	case age < 55:
+		return "45-54"
+	case age < 65:
+		return "55-64"
+	}
+	return "65+"
 }
 
 // PlaylistChanged: a playlist was created or changed (Change says how).
@@ -223,6 +252,8 @@ type Charge struct {
 	UserID         string    `json:"userId" event:"required"`
 	Amount         int64     `json:"amount"`
 	Currency       string    `json:"currency" event:"required"`
+	PlanID         string    `json:"planId,omitempty"`         // what the money was for (a subscription's plan)
+	SubscriptionID string    `json:"subscriptionId,omitempty"` // its subscription
 	Status         string    `json:"status" event:"required"`
 	Reason         string    `json:"reason,omitempty"`
 	At             time.Time `json:"at" event:"required"`

@@ -23,6 +23,7 @@ const (
 	HeaderUserID    = "X-User-Id"
 	HeaderUserRoles = "X-User-Roles"
 	HeaderClientIP  = "X-Client-Ip"
+	HeaderDevice    = "X-Harmonia-Device" // web, mobile, desktop or other (analytics)
 	HeaderAppToken  = "dapr-api-token"
 )
 

@@ -4,7 +4,9 @@ package adapters
 import (
 	"context"
 	"net/http"
+	"net/url"
 
+	"github.com/harmonia-music/harmonia/apps/albums/internal/app"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 )
 
@@ -20,14 +22,12 @@ func (s Subscriptions) FullAccess(ctx context.Context, userID string) (bool, err
 	return out.FullAccess, err
 }
 
-// Users asks the users service for a listener's country.
+// Users asks the users service for a listener's country and birth year.
 type Users struct{ Invoker *dapr.Invoker }
 
-// Country implements app.Profiles.
-func (u Users) Country(ctx context.Context, userID string) (string, error) {
-	var out struct {
-		Country string `json:"country"`
-	}
-	err := u.Invoker.Call(ctx, "users", http.MethodGet, "/internal/users/"+userID, nil, &out)
-	return out.Country, err
+// Listener implements app.Profiles.
+func (u Users) Listener(ctx context.Context, userID string) (app.Listener, error) {
+	var out app.Listener
+	err := u.Invoker.Call(ctx, "users", http.MethodGet, "/internal/users/"+url.PathEscape(userID), nil, &out)
+	return out, err
 }

@@ -30,9 +30,15 @@ type Entitlements interface {
 	FullAccess(ctx context.Context, userID string) (bool, error)
 }
 
-// Profiles gives a user's country (the users service).
+// Profiles gives what analytics needs of a listener (the users service).
 type Profiles interface {
-	Country(ctx context.Context, userID string) (string, error)
+	Listener(ctx context.Context, userID string) (Listener, error)
+}
+
+// Listener is a listener's country and birth year.
+type Listener struct {
+	Country   string `json:"country"`
+	BirthYear int    `json:"birthYear"`
 }
 
 // Publisher publishes events.

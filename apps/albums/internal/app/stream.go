@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/cache"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
 // Stream is what a play serves.
@@ -22,13 +24,14 @@ type Stream struct {
 	ETag          string
 	Modified      time.Time
 	Track         *domain.Track
+	Genre         string // the album's
 }
 
 // Stream returns the bytes a viewer may hear: the whole file with a paid
 // plan (or for the artist's account and admins), else a preview. Streaming
 // never fails because subscriptions is slow or down: that means a preview.
 func (s *Service) Stream(ctx context.Context, v domain.Viewer, trackID string) (*Stream, error) {
-	t, _, artist, err := s.visibleTrack(ctx, v, trackID)
+	t, al, artist, err := s.visibleTrack(ctx, v, trackID)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +47,9 @@ func (s *Service) Stream(ctx context.Context, v domain.Viewer, trackID string) (
 		return nil, err
 	}
 	st := &Stream{Data: data, Audio: *t.Audio, Modified: t.Audio.UploadedAt, Track: t, ETag: `"` + t.Audio.SHA256[:20] + `"`}
+	if al != nil {
+		st.Genre = al.Genre
+	}
 	if !full { // preview mode; a file shorter than the preview is served whole
 		st.Preview, st.PreviewLength = true, s.cfg.PreviewLength
 		info, err := domain.ProbeAudio(data)
@@ -56,10 +62,11 @@ func (s *Service) Stream(ctx context.Context, v domain.Viewer, trackID string) (
 }
 
 // listenState is what streaming keeps in memory: whether a listener may hear
-// whole tracks (EntitlementCache) and their country (10 minutes), bounded.
+// whole tracks (EntitlementCache) and their country and birth year (10
+// minutes), bounded.
 type listenState struct {
 	full      *cache.LRU[string, bool]
-	countries *cache.LRU[string, string]
+	listeners *cache.LRU[string, Listener]
 }
 
 // maxCachedListeners bounds each of listenState's caches.
@@ -67,7 +74,7 @@ const maxCachedListeners = 100_000
 
 func newListenState(cfg Config, now func() time.Time) listenState {
 	return listenState{full: cache.New[string, bool](maxCachedListeners, cfg.EntitlementCache, now),
-		countries: cache.New[string, string](maxCachedListeners, 10*time.Minute, now)}
+		listeners: cache.New[string, Listener](maxCachedListeners, 10*time.Minute, now)}
 }
 
 func (s *Service) fullAccess(ctx context.Context, userID string) bool {
@@ -88,25 +95,42 @@ func (s *Service) fullAccess(ctx context.Context, userID string) bool {
 	return full
 }
 
-// Played announces one play (called once per play, not per range request).
+// Played announces one play (called once per play, not per range request)
+// with what analytics groups it by. A play made is a play counted: the
+// event commits through albums' outbox with a record of the play (kept a
+// day); if the store refuses, it is published directly, and only if both
+// fail is it lost (logged).
 func (s *Service) Played(ctx context.Context, v domain.Viewer, st *Stream, device string) {
-	s.publish(ctx, events.TrackPlayed{UserID: v.UserID, TrackID: st.Track.ID, AlbumID: st.Track.AlbumID, ArtistID: st.Track.ArtistID,
-		Preview: st.Preview, Device: device, Country: s.country(ctx, v.UserID), PlayedAt: s.now().UTC()})
+	now := s.now().UTC()
+	l := s.listener(ctx, v.UserID)
+	e := events.TrackPlayed{PlayID: newID(), UserID: v.UserID, TrackID: st.Track.ID, AlbumID: st.Track.AlbumID, ArtistID: st.Track.ArtistID,
+		Genre: st.Genre, Preview: st.Preview, Device: device, Country: l.Country, AgeBand: events.AgeBand(l.BirthYear, now), PlayedAt: now}
+	if v.UserID == "" {
+		e.AgeBand = ""
+	}
+	b, _ := json.Marshal(e)
+	err := state.Set(context.WithoutCancel(ctx), s.kv, state.Op{Key: "played|" + e.PlayID, Value: b, TTLSeconds: 24 * 3600, Event: state.Announce(e)})
+	if err != nil {
+		platform.Logger(ctx).Warn("play not committed through the outbox; publishing it directly", slog.String("error", err.Error()))
+		s.publish(context.WithoutCancel(ctx), e)
+	}
 }
 
-func (s *Service) country(ctx context.Context, userID string) string {
+// listener is a listener's country and birth year, cached; the zero value
+// when unknown (anonymous, or users did not answer in time).
+func (s *Service) listener(ctx context.Context, userID string) Listener {
 	if userID == "" || s.profiles == nil {
-		return ""
+		return Listener{}
 	}
-	if c, ok := s.listen.countries.Get(userID); ok {
-		return c
+	if l, ok := s.listen.listeners.Get(userID); ok {
+		return l
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.EntitlementWait)
 	defer cancel()
-	country, err := s.profiles.Country(cctx, userID)
+	l, err := s.profiles.Listener(cctx, userID)
 	if err != nil {
-		return ""
+		return Listener{}
 	}
-	s.listen.countries.Put(userID, country)
-	return country
+	s.listen.listeners.Put(userID, l)
+	return l
 }

@@ -347,9 +347,9 @@ func (h handlers) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	// One play per playback: the request that starts at the first byte.
 	if r.Method == http.MethodGet && start == 0 {
-		device := r.Header.Get("X-Device")
+		device := r.Header.Get(platform.HeaderDevice) // set by the gateway
 		if device == "" {
-			device = "unknown"
+			device = "other"
 		}
 		h.s.Played(r.Context(), v, st, device)
 	}

@@ -37,8 +37,34 @@ func New(base, apiToken string) (*Proxy, error) {
 }
 
 // Headers a client may never set: the gateway asserts them.
-var asserted = []string{platform.HeaderUserID, platform.HeaderUserRoles, platform.HeaderClientIP,
+var asserted = []string{platform.HeaderUserID, platform.HeaderUserRoles, platform.HeaderClientIP, platform.HeaderDevice,
 	platform.HeaderAppToken, "dapr-app-id", "dapr-caller-app-id", "dapr-callee-app-id"}
+
+// DeviceClass is the class of the client's device for analytics: the
+// client's own X-Harmonia-Client (web, mobile, desktop, other) when it sends
+// one, else a guess from its User-Agent.
+func DeviceClass(h http.Header) string {
+	switch c := strings.ToLower(strings.TrimSpace(h.Get("X-Harmonia-Client"))); c {
+	case "web", "mobile", "desktop", "other":
+		return c
+	case "":
+	default:
+		return "other"
+	}
+	ua := strings.ToLower(h.Get("User-Agent"))
+	switch {
+	case ua == "":
+		return "other"
+	case strings.Contains(ua, "electron") || strings.Contains(ua, "harmonia-desktop"):
+		return "desktop"
+	case strings.Contains(ua, "mobile") || strings.Contains(ua, "android") || strings.Contains(ua, "iphone") ||
+		strings.Contains(ua, "ipad") || strings.Contains(ua, "okhttp") || strings.Contains(ua, "cfnetwork"):
+		return "mobile"
+	case strings.HasPrefix(ua, "mozilla/"):
+		return "web"
+	}
+	return "other"
+}
 
 // To returns a handler that forwards to app.
 func (p *Proxy) To(app string) http.Handler {
@@ -59,6 +85,7 @@ func (p *Proxy) To(app string) http.Handler {
 			}
 			ctx := pr.In.Context()
 			h.Set(platform.HeaderRequestID, platform.RequestID(ctx))
+			h.Set(platform.HeaderDevice, DeviceClass(pr.In.Header))
 			if c, ok := ctx.Value(callerKey{}).(platform.Caller); ok {
 				if c.UserID != "" {
 					h.Set(platform.HeaderUserID, c.UserID)

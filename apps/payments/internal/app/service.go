@@ -143,6 +143,8 @@ type ChargeInput struct {
 	Amount          int64  `json:"amount"`
 	Currency        string `json:"currency"`
 	Description     string `json:"description"`
+	PlanID          string `json:"planId"`
+	SubscriptionID  string `json:"subscriptionId"`
 }
 
 // Charge takes money once per idempotency key: the same key returns the
@@ -154,6 +156,8 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 	v.Check(validate.ID(in.UserID) == "", "userId", "must be an id")
 	v.Check(in.Amount > 0, "amount", "must be more than 0 (minor units)")
 	v.Check(len(in.Currency) == 3, "currency", "must be an ISO 4217 code such as EUR")
+	v.Check(in.SubscriptionID == "" || validate.ID(in.SubscriptionID) == "", "subscriptionId", "must be an id")
+	v.Check(len(in.PlanID) <= 64, "planId", "must be at most 64 characters")
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -181,7 +185,8 @@ func (s *Service) Charge(ctx context.Context, in ChargeInput) (*domain.Charge, e
 	// concurrent attempt with the same key loses the race and gets 409.
 	if existing == nil {
 		c := &domain.Charge{ID: uuid.Must(uuid.NewV7()).String(), Key: in.IdempotencyKey, UserID: in.UserID, PaymentMethodID: pm.ID,
-			Amount: in.Amount, Currency: in.Currency, Description: in.Description, Status: domain.Processing, CreatedAt: now, UpdatedAt: now}
+			Amount: in.Amount, Currency: in.Currency, Description: in.Description, PlanID: in.PlanID, SubscriptionID: in.SubscriptionID,
+			Status: domain.Processing, CreatedAt: now, UpdatedAt: now}
 		err := state.Transact(ctx, s.kv, func(tx *state.Tx) error {
 			if _, err := s.charges.Read(ctx, tx, in.IdempotencyKey); err == nil {
 				return domain.ErrInProgress // a concurrent attempt claimed it first
@@ -271,12 +276,12 @@ func (s *Service) recordCharge(ctx context.Context, c *domain.Charge) {
 		return // voided meanwhile: the refund records it
 	}
 	s.Audit.Record(ctx, audit.Record{Actor: c.UserID, Action: "payment.charged", Outcome: outcome, Subject: audit.Subject{Type: "payment", ID: c.ID},
-		Details: map[string]string{"amount": strconv.FormatInt(c.Amount, 10), "currency": c.Currency, "reason": c.Reason}})
+		Details: map[string]string{"amount": strconv.FormatInt(c.Amount, 10), "currency": c.Currency, "reason": c.Reason, "subscriptionId": c.SubscriptionID}})
 }
 
 func chargeFacts(c *domain.Charge) events.Charge {
 	return events.Charge{ChargeID: c.ID, IdempotencyKey: c.Key, UserID: c.UserID, Amount: c.Amount,
-		Currency: c.Currency, Status: c.Status, Reason: c.Reason, At: c.UpdatedAt}
+		Currency: c.Currency, PlanID: c.PlanID, SubscriptionID: c.SubscriptionID, Status: c.Status, Reason: c.Reason, At: c.UpdatedAt}
 }
 
 // RefundLease is how long a claimed refund belongs to the call that claimed
@@ -362,7 +367,7 @@ func (s *Service) giveBack(ctx context.Context, c *domain.Charge) (*domain.Charg
 			outcome = audit.Failure
 		}
 		s.Audit.Record(ctx, audit.Record{Actor: audit.System, Action: "payment.refunded", Outcome: outcome, Subject: audit.Subject{Type: "payment", ID: final.ID},
-			Details: map[string]string{"amount": strconv.FormatInt(final.Amount, 10), "currency": final.Currency}})
+			Details: map[string]string{"amount": strconv.FormatInt(final.Amount, 10), "currency": final.Currency, "subscriptionId": final.SubscriptionID}})
 	}
 	if perr != nil {
 		platform.Logger(ctx).Error("refund failed; recorded on the charge", slog.String("key", c.Key), slog.String("error", perr.Error()))

@@ -134,6 +134,8 @@ type Charge struct {
 	Amount          int64  `json:"amount"`
 	Currency        string `json:"currency"`
 	Description     string `json:"description"`
+	PlanID          string `json:"planId,omitempty"`
+	SubscriptionID  string `json:"subscriptionId,omitempty"`
 	Status          string `json:"status"`
 	Reason          string `json:"reason,omitempty"`
 	ProcessorRef    string `json:"processorRef,omitempty"`

@@ -34,6 +34,8 @@ type ChargeRequest struct {
 	Amount          int64  `json:"amount"`
 	Currency        string `json:"currency"`
 	Description     string `json:"description"`
+	PlanID          string `json:"planId"`         // what it pays for (analytics' revenue by plan)
+	SubscriptionID  string `json:"subscriptionId"` // and for which subscription
 }
 
 // ChargeResult is payments' final answer (transient failures are errors).

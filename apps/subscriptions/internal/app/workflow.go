@@ -374,7 +374,7 @@ func (s *Service) charge(ctx context.Context, in step) (ChargeResult, error) {
 	}
 	return s.payments.Charge(ctx, ChargeRequest{IdempotencyKey: in.Key.String(), UserID: sub.UserID,
 		PaymentMethodID: sub.PaymentMethodID, Amount: plan.Price, Currency: plan.Currency,
-		Description: fmt.Sprintf("Harmonia %s, period %d", plan.Name, in.Cycle+1)})
+		Description: fmt.Sprintf("Harmonia %s, period %d", plan.Name, in.Cycle+1), PlanID: plan.ID, SubscriptionID: sub.ID})
 }
 
 // activate starts (cycle 0) or extends (a renewal) the paid period. It is
