@@ -77,6 +77,9 @@ func report(w io.Writer, in devstack.Info, took time.Duration, infra bool) {
 			if a.AppID == "notifications" {
 				fmt.Fprintf(tw, "Notifications (signed in)\t%s/api/v1/me/notifications and, live, /api/v1/me/notifications/stream\n", in.GatewayURL)
 			}
+			if a.AppID == "analytics" {
+				fmt.Fprintf(tw, "Analytics (admin)\t%s/api/v1/admin/analytics/plays?format=svg (also listeners, subscriptions, revenue)\n", in.GatewayURL)
+			}
 			if a.AppID == "logging" {
 				fmt.Fprintf(tw, "Audit log (admin)\t%s/api/v1/admin/audit and /api/v1/admin/audit/verify\n", in.GatewayURL)
 			}

@@ -61,6 +61,9 @@ func (s *StateStore) GetMany(ctx context.Context, keys []string) (map[string][]b
 // GetManyVersioned implements state.VersionedReader with one bulk request;
 // a key without a value is absent.
 func (s *StateStore) GetManyVersioned(ctx context.Context, keys []string) (map[string]state.Versioned, error) {
+	if len(keys) == 0 { // the sidecar refuses a bulk read of no keys
+		return map[string]state.Versioned{}, nil
+	}
 	c, err := s.sc.Client()
 	if err != nil {
 		return nil, err

@@ -120,6 +120,8 @@ var Table = []Route{
 
 	{Method: "GET", Path: "/api/v1/admin/audit", App: "logging", Access: Admin},
 	{Method: "GET", Path: "/api/v1/admin/audit/verify", App: "logging", Access: Admin},
+
+	{Method: "GET", Path: "/api/v1/admin/analytics/{report}", App: "analytics", Access: Admin},
 }
 
 // AudioMaxBody bounds audio uploads at the edge (albums checks its own limit too).
