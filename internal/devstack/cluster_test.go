@@ -61,6 +61,18 @@ func TestClusterComponents(t *testing.T) {
 			t.Errorf("sms: %s must come from the secret store", name)
 		}
 	}
+	export := readComponent(t, filepath.Join(dir, "binding-analytics-export.yaml"))
+	if export.Metadata.Name != "analytics-export" || export.Spec.Type != "bindings.aws.s3" || len(export.Scopes) != 1 || export.Scopes[0] != "analytics" {
+		t.Errorf("analytics-export: %s named %q, scopes %v", export.Spec.Type, export.Metadata.Name, export.Scopes)
+	}
+	if v, _, _ := export.value("decodeBase64"); v != "true" {
+		t.Error("analytics-export: decodeBase64 must be true (the code sends every file base64-encoded)")
+	}
+	for _, name := range []string{"accessKey", "secretKey"} {
+		if _, set, secret := export.value(name); !set || !secret {
+			t.Errorf("analytics-export: %s must come from the secret store", name)
+		}
+	}
 	live := readComponent(t, filepath.Join(dir, "pubsub-live.yaml"))
 	if v, _, _ := live.value("consumerID"); v != "{podName}" {
 		t.Errorf("pubsub-live: consumerID %q, want {podName} (each replica hears every broadcast)", v)

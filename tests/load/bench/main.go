@@ -76,6 +76,8 @@ type options struct {
 	notifyReleases, fanoutFollowers int
 	auditEvents, auditEntries       int
 	auditQueryRate                  float64
+	analyticsPlays, analyticsStored int
+	analyticsQueryRate              float64
 	duration, warmup                time.Duration
 	conns                           int
 	out, catalog                    string
@@ -83,7 +85,10 @@ type options struct {
 
 func run(ctx context.Context) error {
 	var o options
-	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,notify,fanout,checkout,audit", "scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,notify,fanout,checkout,audit,analytics", "scenarios to run, in order")
+	flag.IntVar(&o.analyticsPlays, "analytics-plays", 10_000, "analytics scenario: track.played events sent at once, then counted exactly")
+	flag.IntVar(&o.analyticsStored, "analytics-stored", 1_000_000, "analytics scenario: plays (their rollups, generated) behind the 30-day reports")
+	flag.Float64Var(&o.analyticsQueryRate, "analytics-query-rate", 50, "analytics scenario: reports per second")
 	flag.IntVar(&o.auditEvents, "audit-events", 20_000, "audit scenario: events published at once to measure logging's sustained rate")
 	flag.IntVar(&o.auditEntries, "audit-entries", 1_000_000, "audit scenario: entries in the log (generated) before the queries")
 	flag.Float64Var(&o.auditQueryRate, "audit-query-rate", 50, "audit scenario: admin queries per second")
@@ -221,6 +226,22 @@ func run(ctx context.Context) error {
 			res = loadgen.Run(ctx, "audit-query", cfg(o.auditQueryRate, mainStack.procs()), auditQueries(fx.base, tok, 30))
 			res.Notes = fmt.Sprintf("queries of a log of %d entries (%s), cycling: one user's actions, the newest of one action, one hour, one action over one day deep in the past; each read is itself recorded%s",
 				o.auditEntries, seeded, auditVerify(ctx, fx.base, tok))
+		case "analytics":
+			tok, err := adminLogin(ctx, fx.base)
+			if err != nil {
+				return err
+			}
+			ingest, err := playsIngest(ctx, mainStack, fx.base, tok, o.analyticsPlays)
+			if err != nil {
+				return err
+			}
+			save(o.out, date, ingest, &results)
+			seeded, err := playsSeed(ctx, mainStack, o.analyticsStored)
+			if err != nil {
+				return err
+			}
+			res = loadgen.Run(ctx, "analytics-query", cfg(o.analyticsQueryRate, mainStack.procs()), analyticsReports(fx.base, tok))
+			res.Notes = "30-day reports (the default range) over " + seeded + ", cycling plays by track, album, artist and genre, listeners by country, device and age band, revenue and subscriptions; every fourth an SVG chart"
 		default:
 			return fmt.Errorf("unknown scenario %q", sc)
 		}

@@ -318,3 +318,35 @@ func TestPatchArtist(t *testing.T) {
 		t.Fatalf("the index still lists the old name: %+v", page.Items)
 	}
 }
+
+type profiles struct{ l Listener }
+
+func (p profiles) Listener(context.Context, string) (Listener, error) { return p.l, nil }
+
+// A play commits through the outbox (with a record of it) and carries the
+// album's genre, the device and the listener's country and age band; when
+// the store refuses, it is published directly.
+func TestAPlayGoesOutThroughTheOutboxWithWhatAnalyticsGroupsBy(t *testing.T) {
+	f := setup(t)
+	f.s.profiles = profiles{Listener{Country: "NZ", BirthYear: time.Now().Year() - 30}}
+	ctx := context.Background()
+	_, tr := f.album(t, 5)
+	st, err := f.s.Stream(ctx, f.fan, tr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s.Played(ctx, f.fan, st, "mobile")
+	if len(f.kv.Events) == 0 {
+		t.Fatal("the play did not go through the outbox")
+	}
+	e := f.kv.Events[len(f.kv.Events)-1].Data.(events.TrackPlayed)
+	if e.PlayID == "" || e.Genre != "jazz" || e.Device != "mobile" || e.Country != "NZ" || e.AgeBand != "25-34" || e.TrackID != tr.ID {
+		t.Fatalf("play: %+v", e)
+	}
+	before := len(f.pub.Events)
+	f.kv.FailNext = errors.New("store away")
+	f.s.Played(ctx, f.fan, st, "web")
+	if len(f.pub.Events) != before+1 || f.pub.Events[before].Topic != events.TopicTrackPlayed {
+		t.Fatal("a play the store refused was not published directly")
+	}
+}
