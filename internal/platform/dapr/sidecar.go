@@ -5,6 +5,7 @@ package dapr
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -97,4 +98,22 @@ func (s *Sidecar) authorize(req *http.Request) {
 	if s.apiToken != "" {
 		req.Header.Set(platform.HeaderAppToken, s.apiToken)
 	}
+}
+
+// LocalTool connects a benchmark tool to an app's sidecar on the local
+// stack: the sidecar's ports and token come from the environment
+// (DAPR_GRPC_PORT, DAPR_HTTP_PORT, DAPR_API_TOKEN), the store's name from
+// storeVar (default def). It refuses outside the local stack
+// (HARMONIA_LOCAL=1): such tools write generated data.
+func LocalTool(getenv func(string) string, app, storeVar, def string) (*Sidecar, string, error) {
+	env := platform.NewEnv(getenv)
+	common := platform.LoadCommon(env, app)
+	store := env.String(storeVar, def)
+	if err := env.Err(); err != nil {
+		return nil, "", err
+	}
+	if !common.Local {
+		return nil, "", errors.New("this tool writes generated data into " + app + "'s store: only on the local stack (HARMONIA_LOCAL=1)")
+	}
+	return NewSidecar(common), store, nil
 }

@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,16 +38,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
-	env := platform.NewEnv(getenv)
-	common := platform.LoadCommon(env, "analytics")
-	store := env.String("ANALYTICS_STATE_STORE", "analytics-store")
-	if err := env.Err(); err != nil {
+	sc, store, err := dapr.LocalTool(getenv, "analytics", "ANALYTICS_STATE_STORE", "analytics-store")
+	if err != nil {
 		return err
 	}
-	if !common.Local {
-		return errors.New("playseed writes generated counts: only on the local stack (HARMONIA_LOCAL=1)")
-	}
-	sc := dapr.NewSidecar(common)
 	defer sc.Close()
 	s, err := app.New(dapr.NewStateStore(sc, store), nil, app.Config{})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/harmonia-music/harmonia/apps/analytics/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/platform/batch"
 	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
@@ -35,11 +36,6 @@ type Incoming struct {
 	Effect domain.Effect
 }
 
-type job struct {
-	in   *Incoming
-	done chan error
-}
-
 // Config tunes the rollups.
 type Config struct {
 	MaxBatch int
@@ -54,7 +50,7 @@ type Service struct {
 	vr     state.VersionedReader
 	export Exporter
 	cfg    Config
-	jobs   chan job
+	batch  *batch.Batcher[*Incoming]
 }
 
 // New makes the service; call Run.
@@ -69,58 +65,18 @@ func New(kv state.KV, export Exporter, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{kv: kv, vr: vr, export: export, cfg: cfg, jobs: make(chan job, 8192)}, nil
+	return &Service{kv: kv, vr: vr, export: export, cfg: cfg, batch: batch.New[*Incoming](cfg.MaxBatch, nil)}, nil
 }
 
 // Consume counts one event and returns once the batch holding it is
 // committed: the handler answers the broker only then, so an event is
 // acknowledged after its counts are stored (a crash before means
 // redelivery; the event id makes a redelivery count nothing twice).
-func (s *Service) Consume(ctx context.Context, in Incoming) error {
-	j := job{in: &in, done: make(chan error, 1)}
-	select {
-	case s.jobs <- j:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-j.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (s *Service) Consume(ctx context.Context, in Incoming) error { return s.batch.Submit(ctx, &in) }
 
 // Run flushes batches until ctx ends: it waits for one event, takes what
 // else is waiting (up to MaxBatch), and commits them together.
-func (s *Service) Run(ctx context.Context) {
-	for {
-		var first job
-		select {
-		case <-ctx.Done():
-			return
-		case first = <-s.jobs:
-		}
-		batch := []job{first}
-	fill:
-		for len(batch) < s.cfg.MaxBatch {
-			select {
-			case j := <-s.jobs:
-				batch = append(batch, j)
-			default:
-				break fill
-			}
-		}
-		ins := make([]*Incoming, len(batch))
-		for i, j := range batch {
-			ins[i] = j.in
-		}
-		err := s.Flush(ctx, ins)
-		for _, j := range batch {
-			j.done <- err
-		}
-	}
-}
+func (s *Service) Run(ctx context.Context) { s.batch.Run(ctx, s.Flush) }
 
 // Flush commits a batch: events already counted are skipped, listener
 // markers decide which distinct-listener counts move, the raw events go to

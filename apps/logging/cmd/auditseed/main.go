@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,16 +38,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
-	env := platform.NewEnv(getenv)
-	common := platform.LoadCommon(env, "logging")
-	store := env.String("LOGGING_STATE_STORE", "logging-store")
-	if err := env.Err(); err != nil {
+	sc, store, err := dapr.LocalTool(getenv, "logging", "LOGGING_STATE_STORE", "logging-store")
+	if err != nil {
 		return err
 	}
-	if !common.Local {
-		return errors.New("auditseed writes generated entries: only on the local stack (HARMONIA_LOCAL=1)")
-	}
-	sc := dapr.NewSidecar(common)
 	defer sc.Close()
 	kv := dapr.NewStateStore(sc, store)
 	hk, err := state.LocalKey(ctx, kv, "key|hmac", 32)

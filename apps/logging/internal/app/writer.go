@@ -16,6 +16,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/logging/internal/domain"
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform/audit"
+	"github.com/harmonia-music/harmonia/internal/platform/batch"
 	"github.com/harmonia-music/harmonia/internal/platform/cache"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
@@ -75,13 +76,11 @@ type Config struct {
 var ErrConflict = errors.New("the audit chain head kept changing; try again")
 
 type job struct {
-	ctx    context.Context
 	in     *Incoming
-	forget string     // user id to forget
-	ckpt   bool       // write a checkpoint
-	purge  time.Time  // purge entries older than this
-	purged *int       // how many the purge removed
-	done   chan error // buffered
+	forget string    // user id to forget
+	ckpt   bool      // write a checkpoint
+	purge  time.Time // purge entries older than this
+	purged *int      // how many the purge removed
 }
 
 // Writer is the one writer of the chain. Its goroutine (Run) takes appends
@@ -91,7 +90,7 @@ type job struct {
 type Writer struct {
 	kv   state.KV
 	cfg  Config
-	jobs chan job
+	jobs *batch.Batcher[job]
 
 	// owned by Run's goroutine
 	head    domain.Head
@@ -118,7 +117,7 @@ func NewWriter(kv state.KV, cfg Config) *Writer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Writer{kv: kv, cfg: cfg, jobs: make(chan job, 4096),
+	return &Writer{kv: kv, cfg: cfg, jobs: batch.New[job](cfg.MaxBatch, func(j job) bool { return j.in == nil }),
 		indexes: cache.New[string, *indexState](20_000, forever, cfg.Now),
 		salts:   cache.New[string, []byte](50_000, forever, cfg.Now)}
 }
@@ -159,57 +158,16 @@ func (w *Writer) Purge(ctx context.Context, cutoff time.Time) (int, error) {
 	return n, err
 }
 
-func (w *Writer) submit(ctx context.Context, j job) error {
-	j.ctx, j.done = ctx, make(chan error, 1)
-	select {
-	case w.jobs <- j:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-j.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (w *Writer) submit(ctx context.Context, j job) error { return w.jobs.Submit(ctx, j) }
 
-// Run serves jobs until ctx ends.
+// Run serves jobs until ctx ends: appends in batches, the other jobs alone.
 func (w *Writer) Run(ctx context.Context) {
-	for {
-		var first job
-		select {
-		case <-ctx.Done():
-			return
-		case first = <-w.jobs:
+	w.jobs.Run(ctx, func(ctx context.Context, jobs []job) error {
+		if jobs[0].in == nil {
+			return w.retry(ctx, func() error { return w.single(ctx, jobs[0]) })
 		}
-		if first.in == nil {
-			first.done <- w.retry(ctx, func() error { return w.single(ctx, first) })
-			continue
-		}
-		batch := []job{first}
-		var next *job
-	fill:
-		for len(batch) < w.cfg.MaxBatch {
-			select {
-			case j := <-w.jobs:
-				if j.in == nil {
-					next = &j
-					break fill
-				}
-				batch = append(batch, j)
-			default:
-				break fill
-			}
-		}
-		err := w.retry(ctx, func() error { return w.appendBatch(ctx, batch) })
-		for _, j := range batch {
-			j.done <- err
-		}
-		if next != nil {
-			next.done <- w.retry(ctx, func() error { return w.single(ctx, *next) })
-		}
-	}
+		return w.retry(ctx, func() error { return w.appendBatch(ctx, jobs) })
+	})
 }
 
 // retry runs fn again after a conflict (another writer moved the head),
