@@ -25,7 +25,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	env := platform.NewEnv(getenv)
 	common := platform.LoadCommon(env, "analytics")
 	store := env.String("ANALYTICS_STATE_STORE", "analytics-store")
-	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	// events come in through a component with more workers than pubsub's
+	// (components/pubsub-ingest.yaml): bigger batches
+	pubsubName := env.String("ANALYTICS_INGEST_PUBSUB", "pubsub-ingest")
 	exportBinding := env.String("ANALYTICS_EXPORT_BINDING", "analytics-export")
 	maxBatch := env.Int("ANALYTICS_MAX_BATCH", 500)
 	if err := env.Err(); err != nil {

@@ -34,6 +34,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	common := platform.LoadCommon(env, "logging")
 	store := env.String("LOGGING_STATE_STORE", "logging-store")
 	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	// audit.recorded comes in through a component with more workers than
+	// pubsub's (components/pubsub-ingest.yaml): bigger batches
+	ingest := env.String("LOGGING_INGEST_PUBSUB", "pubsub-ingest")
 	secretStore := env.String("SECRET_STORE", "secretstore")
 	checkpointEvery := env.Duration("LOGGING_CHECKPOINT_EVERY", time.Hour)
 	purgeEvery := env.Duration("LOGGING_PURGE_EVERY", 24*time.Hour)
@@ -65,7 +68,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	reader := &app.Reader{KV: kv, HMACKey: hmacKey, Public: signing.Public().(ed25519.PublicKey), Now: time.Now}
 	rec := audit.New(dapr.NewPublisher(sc, pubsubName))
 	ports.Routes(svc.Router, reader, rec)
-	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter"}
+	subs := &pubsub.Subscriptions{PubsubName: ingest, DeadLetterTopic: "deadletter"}
 	ports.Events(svc.Router, subs, w)
 	subs.Mount(svc.Router)
 	go every(ctx, checkpointEvery, func() {

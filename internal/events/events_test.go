@@ -222,3 +222,48 @@ func TestNoEventCarriesPersonalContactData(t *testing.T) {
 		walk(TypeName(s.Event), reflect.TypeOf(s.Event))
 	}
 }
+
+// components/pubsub-ingest.yaml (the counting services' way in, with more
+// workers) scopes each of its apps exactly as pubsub.yaml does.
+func TestIngestComponentScopesAreThePubsubOnes(t *testing.T) {
+	read := func(file string) (map[string]string, []string) {
+		b, err := os.ReadFile("../../components/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, name := range []string{"publishingScopes", "subscriptionScopes"} {
+			m := regexp.MustCompile(`- name: ` + name + `\n\s+value: "([^"]*)"`).FindSubmatch(b)
+			if m == nil {
+				t.Fatalf("%s has no %s", file, name)
+			}
+			for _, part := range strings.Split(string(m[1]), ";") {
+				app, topics, _ := strings.Cut(part, "=")
+				ts := strings.Split(topics, ",")
+				sort.Strings(ts)
+				out[name+" "+app] = strings.Join(ts, ",")
+			}
+		}
+		var scoped []string
+		if i := strings.Index(string(b), "\nscopes:\n"); i >= 0 {
+			for _, l := range strings.Split(string(b[i+len("\nscopes:\n"):]), "\n") {
+				if a, ok := strings.CutPrefix(strings.TrimSpace(l), "- "); ok {
+					scoped = append(scoped, a)
+				}
+			}
+		}
+		return out, scoped
+	}
+	all, _ := read("pubsub.yaml")
+	ingest, apps := read("pubsub-ingest.yaml")
+	if len(apps) == 0 {
+		t.Fatal("pubsub-ingest.yaml is not scoped: every app would load it")
+	}
+	for _, app := range apps {
+		for _, name := range []string{"publishingScopes", "subscriptionScopes"} {
+			if got, want := ingest[name+" "+app], all[name+" "+app]; got != want {
+				t.Errorf("pubsub-ingest %s for %s: %q, pubsub.yaml says %q", name, app, got, want)
+			}
+		}
+	}
+}
