@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,14 +70,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	subs := &pubsub.Subscriptions{PubsubName: ingest, DeadLetterTopic: "deadletter"}
 	ports.Events(svc.Router, subs, w)
 	subs.Mount(svc.Router)
-	go every(ctx, checkpointEvery, func() {
+	go platform.Every(ctx, checkpointEvery, func(ctx context.Context) {
 		if err := w.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 			svc.Log.Error("checkpoint not written", slog.String("error", err.Error()))
 			return
 		}
 		m.checkpoints.Inc()
 	})
-	go every(ctx, purgeEvery, func() {
+	go platform.Every(ctx, purgeEvery, func(ctx context.Context) {
 		n, err := w.Purge(ctx, time.Now().Add(-retention))
 		m.purged.Add(float64(n))
 		if err != nil && ctx.Err() == nil {
@@ -92,39 +91,29 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 // keys are the HMAC key (where salts are kept) and the checkpoint signing
 // key: secrets LOGGING_HMAC_KEY (32 characters or more) and
-// LOGGING_SIGNING_KEY (an Ed25519 seed, 32 bytes in base64). Outside the
-// local stack both are required; locally keys kept in the state store
-// stand in.
+// LOGGING_SIGNING_KEY (an Ed25519 seed, 32 bytes in base64), required
+// outside the local stack.
 func keys(ctx context.Context, secrets *dapr.Secrets, kv state.KV, local bool, log *slog.Logger) ([]byte, ed25519.PrivateKey, error) {
-	h, herr := secrets.Get(ctx, "LOGGING_HMAC_KEY")
-	if herr == nil && len(h) < 32 {
-		herr = errors.New("shorter than 32 characters")
-	}
-	s, serr := secrets.Get(ctx, "LOGGING_SIGNING_KEY")
-	var seed []byte
-	if serr == nil {
-		seed, serr = base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-		if serr == nil && len(seed) != ed25519.SeedSize {
-			serr = fmt.Errorf("an Ed25519 seed is %d bytes, not %d", ed25519.SeedSize, len(seed))
-		}
-	}
-	if herr == nil && serr == nil {
-		return []byte(h), ed25519.NewKeyFromSeed(seed), nil
-	}
-	if !local {
-		return nil, nil, fmt.Errorf("logging needs the secrets LOGGING_HMAC_KEY (32 characters or more) and LOGGING_SIGNING_KEY "+
-			"(a base64 Ed25519 seed) outside the local stack: %w", errors.Join(herr, serr))
-	}
-	log.Info("no LOGGING_HMAC_KEY or LOGGING_SIGNING_KEY secret: keys kept in the state store stand in (local stack)")
-	hk, err := state.LocalKey(ctx, kv, "key|hmac", 32)
+	hk, err := dapr.Key(ctx, secrets, kv, local, log, dapr.KeySpec{Secret: "LOGGING_HMAC_KEY", Parse: dapr.TextKey,
+		LocalKey: "key|hmac", Size: 32, Purpose: "where people's salts are kept"})
 	if err != nil {
 		return nil, nil, err
 	}
-	sk, err := state.LocalKey(ctx, kv, "key|signing", ed25519.SeedSize)
+	seed, err := dapr.Key(ctx, secrets, kv, local, log, dapr.KeySpec{Secret: "LOGGING_SIGNING_KEY", Parse: ed25519Seed,
+		LocalKey: "key|signing", Size: ed25519.SeedSize, Purpose: "signs the audit chain's checkpoints"})
 	if err != nil {
 		return nil, nil, err
 	}
-	return hk, ed25519.NewKeyFromSeed(sk), nil
+	return hk, ed25519.NewKeyFromSeed(seed), nil
+}
+
+// ed25519Seed reads a base64 Ed25519 seed.
+func ed25519Seed(v string) ([]byte, error) {
+	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err == nil && len(seed) != ed25519.SeedSize {
+		err = fmt.Errorf("an Ed25519 seed is %d bytes, not %d", ed25519.SeedSize, len(seed))
+	}
+	return seed, err
 }
 
 // days reads a duration that may be given in days ("400d").
@@ -141,19 +130,6 @@ func days(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration (400d, 72h)", s)
 	}
 	return d, nil
-}
-
-func every(ctx context.Context, d time.Duration, f func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			f()
-		}
-	}
 }
 
 type metrics struct {

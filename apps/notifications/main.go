@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -55,7 +53,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	kv := dapr.NewStateStore(sc, store)
-	key, err := linkKey(ctx, dapr.NewSecrets(sc, secretStore), kv, common.Local, svc.Log)
+	// the key that signs unsubscribe links
+	key, err := dapr.Key(ctx, dapr.NewSecrets(sc, secretStore), kv, common.Local, svc.Log, dapr.KeySpec{Secret: "NOTIFICATIONS_LINK_KEY",
+		Parse: dapr.TextKey, LocalKey: "linkkey|local", Size: 32, Purpose: "signs unsubscribe links"})
 	if err != nil {
 		return err
 	}
@@ -85,45 +85,18 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	subs.Merge(live)
 	subs.Mount(svc.Router)
 	go service.RunJobs(ctx, 5*time.Second)
-	go sweep(ctx, svc.Log, service, time.Minute)
+	go platform.Every(ctx, time.Minute, func(ctx context.Context) { sweep(ctx, svc.Log, service) })
 	return svc.Run(ctx)
 }
 
-// linkKey is the key that signs unsubscribe links: the secret
-// NOTIFICATIONS_LINK_KEY (at least 32 characters). Outside the local stack
-// it is required; locally a key kept in the state store stands in.
-func linkKey(ctx context.Context, secrets *dapr.Secrets, kv state.KV, local bool, log *slog.Logger) ([]byte, error) {
-	v, err := secrets.Get(ctx, "NOTIFICATIONS_LINK_KEY")
-	if err == nil && len(v) >= 32 {
-		return []byte(v), nil
-	}
-	if !local {
-		if err == nil {
-			err = errors.New("shorter than 32 characters")
+// sweep reports sends interrupted by a crash as failed.
+func sweep(ctx context.Context, log *slog.Logger, s *app.Service) {
+	if n, err := s.Sweep(ctx); n > 0 || (err != nil && ctx.Err() == nil) {
+		attrs := []any{slog.Int("interrupted", n)}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
 		}
-		return nil, fmt.Errorf("notifications needs the secret NOTIFICATIONS_LINK_KEY (32 characters or more) outside the local stack: %w", err)
-	}
-	log.Info("no NOTIFICATIONS_LINK_KEY secret: unsubscribe links are signed with a key kept in the state store (local stack)")
-	return app.LocalLinkKey(ctx, kv)
-}
-
-// sweep reports sends interrupted by a crash as failed, every interval.
-func sweep(ctx context.Context, log *slog.Logger, s *app.Service, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if n, err := s.Sweep(ctx); n > 0 || (err != nil && ctx.Err() == nil) {
-			attrs := []any{slog.Int("interrupted", n)}
-			if err != nil {
-				attrs = append(attrs, slog.String("error", err.Error()))
-			}
-			log.Warn("messages left pending by an interrupted send are now failed", attrs...)
-		}
+		log.Warn("messages left pending by an interrupted send are now failed", attrs...)
 	}
 }
 

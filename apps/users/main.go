@@ -47,9 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // finishDeletions completes account deletions that an earlier process (or a
 // failed call to auth) left unfinished: at start, then every interval.
 func finishDeletions(ctx context.Context, log *slog.Logger, s *app.Service, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	finish := func(ctx context.Context) {
 		if n, err := s.FinishDeletions(ctx); n > 0 || (err != nil && ctx.Err() == nil) {
 			attrs := []any{slog.Int("finished", n)}
 			if err != nil {
@@ -57,10 +55,7 @@ func finishDeletions(ctx context.Context, log *slog.Logger, s *app.Service, ever
 			}
 			log.Info("unfinished account deletions", attrs...)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	finish(ctx)
+	platform.Every(ctx, every, finish)
 }

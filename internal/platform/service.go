@@ -217,3 +217,18 @@ func WaitSidecar(ctx context.Context, svc *Service) error {
 		}
 	}
 }
+
+// Every runs f every interval until ctx ends (the first run after one
+// interval; call f yourself for one at start).
+func Every(ctx context.Context, interval time.Duration, f func(ctx context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f(ctx)
+		}
+	}
+}

@@ -2,11 +2,14 @@ package dapr
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 
 	daprc "github.com/dapr/go-sdk/client"
 
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
 // Publisher publishes JSON events to one pub/sub component.
@@ -63,4 +66,44 @@ func (s *Secrets) Get(ctx context.Context, key string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("secret %s/%s is empty", s.store, key)
+}
+
+// SecretGetter reads a secret (Secrets does, from the secret store).
+type SecretGetter interface {
+	Get(ctx context.Context, key string) (string, error)
+}
+
+// KeySpec names a key an app reads from the secret store.
+type KeySpec struct {
+	Secret   string                       // the secret's name, e.g. LOGGING_HMAC_KEY
+	Parse    func(string) ([]byte, error) // checks and decodes the secret's value
+	LocalKey string                       // where the local stack keeps its stand-in
+	Size     int                          // the stand-in's size in bytes
+	Purpose  string                       // for the log line and the error
+}
+
+// TextKey parses a secret used as it is: at least 32 characters.
+func TextKey(v string) ([]byte, error) {
+	if len(v) < 32 {
+		return nil, errors.New("shorter than 32 characters")
+	}
+	return []byte(v), nil
+}
+
+// Key reads a key from the secret store. Outside the local stack it is
+// required (the app fails closed); on the local stack, without the secret,
+// random bytes kept in the app's state store stand in (created once).
+func Key(ctx context.Context, secrets SecretGetter, kv state.KV, local bool, log *slog.Logger, k KeySpec) ([]byte, error) {
+	v, err := secrets.Get(ctx, k.Secret)
+	if err == nil {
+		var b []byte
+		if b, err = k.Parse(v); err == nil {
+			return b, nil
+		}
+	}
+	if !local {
+		return nil, fmt.Errorf("the secret %s (%s) is required outside the local stack: %w", k.Secret, k.Purpose, err)
+	}
+	log.Info("no usable "+k.Secret+" secret: a key kept in the state store stands in (local stack)", slog.String("purpose", k.Purpose))
+	return state.LocalKey(ctx, kv, k.LocalKey, k.Size)
 }

@@ -511,16 +511,3 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// NewLinkKey makes a random key for unsubscribe links (local stacks keep
-// one in the state store).
-func NewLinkKey() []byte {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return b
-}
-
-// LocalLinkKey returns the link key kept in the state store, creating it
-// once; only a developer's stack uses it (elsewhere the key is a secret).
-func LocalLinkKey(ctx context.Context, kv state.KV) ([]byte, error) {
-	return state.LocalKey(ctx, kv, "linkkey|local", 32)
-}
