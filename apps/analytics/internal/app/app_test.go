@@ -218,3 +218,23 @@ func TestTheChartIsSVGWithOnePathPerSeries(t *testing.T) {
 		t.Fatalf("svg: %s, %d paths", doc.XMLName.Local, len(doc.Paths))
 	}
 }
+
+// The same play reached analytics twice under two CloudEvent ids (albums'
+// outbox committed, the answer was lost, and albums published it directly):
+// its play id makes it count once.
+func TestOnePlayUnderTwoCloudEventIDsCountsOnce(t *testing.T) {
+	s := newService(t, state.NewMemory(), nil)
+	e := events.TrackPlayed{PlayID: "p1", UserID: "ann", TrackID: "t", AlbumID: "a", PlayedAt: day0}
+	for _, ce := range []string{"outbox-1", "direct-2"} {
+		id := domain.EventID(ce, e)
+		if err := s.Consume(context.Background(), Incoming{ID: id, Topic: e.Topic(), Effect: domain.PlayEffect(e)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := report(t, s, "plays", "track", day0, day0); got["t"] != 1 {
+		t.Fatalf("plays: %v", got)
+	}
+	if id := domain.EventID("ce-1", events.PaymentSucceeded{}); id != "ce-1" {
+		t.Fatalf("another event's id: %q", id)
+	}
+}

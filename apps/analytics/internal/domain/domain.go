@@ -62,6 +62,17 @@ func orUnknown(s string) string {
 	return s
 }
 
+// EventID is what makes a consumed event count once: a play's own id
+// (the same play published through the outbox and, after an unclear
+// failure, directly carries two CloudEvent ids but one play id), else the
+// CloudEvent id.
+func EventID(cloudEventID string, e events.Event) string {
+	if p, ok := e.(events.TrackPlayed); ok && p.PlayID != "" {
+		return "play|" + p.PlayID
+	}
+	return cloudEventID
+}
+
 // Device is a play's device class as reports show it.
 func Device(d string) string {
 	switch d {

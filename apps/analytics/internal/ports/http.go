@@ -32,10 +32,7 @@ func Routes(r *mux.Router, s *app.Service, now func() time.Time) {
 func Events(r *mux.Router, subs *pubsub.Subscriptions, s *app.Service) {
 	consume := func(ctx context.Context, e events.Event, fx domain.Effect) error {
 		env, _ := pubsub.Envelope(ctx)
-		id := env.ID
-		if p, ok := e.(events.TrackPlayed); ok && p.PlayID != "" {
-			id = "play|" + p.PlayID // one play counted once, whichever path published it
-		}
+		id := domain.EventID(env.ID, e)
 		if id == "" {
 			return errors.Join(pubsub.ErrDrop, errors.New("an event without an id"))
 		}

@@ -398,3 +398,49 @@ func TestAWindowDeepInALongIndexIsExact(t *testing.T) {
 		t.Fatalf("verify = %+v", v)
 	}
 }
+
+// Replica b forgets a person while replica a holds their salt in its cache:
+// the forget rewrites the head, so a's next append fails on the head's ETag,
+// reloads, and ties the new entry to nobody.
+func TestAForgetOnOneReplicaReachesTheOthersCachedSalt(t *testing.T) {
+	kv := state.NewMemory()
+	a, b := newRig(t, kv), newRig(t, kv)
+	a.append(t, ev("1", "u-1", "auth.login.succeeded", t0))
+	first := mustFirstActor(t, a)
+	if err := b.w.Forget(context.Background(), "u-1"); err != nil {
+		t.Fatal(err)
+	}
+	a.append(t, ev("2", "u-1", "auth.logout", t0))
+	var e domain.Entry
+	raw, _, _ := kv.Get(context.Background(), entryKey(2))
+	_ = json.Unmarshal(raw, &e)
+	if e.Actor == first || e.Actor == "" {
+		t.Fatalf("the entry after the forget is still tied to the person: %s", e.Actor)
+	}
+	if page, _ := a.r.Query(context.Background(), Query{Actor: "u-1"}); len(page.Items) != 0 {
+		t.Fatalf("the forgotten person still matches %d entries", len(page.Items))
+	}
+	if v := a.verify(t); !v.OK || v.Entries != 2 {
+		t.Fatalf("verify = %+v", v)
+	}
+}
+
+// Two replicas write the hourly checkpoint at once: the head is signed once.
+func TestTwoReplicasCheckpointTheHeadOnce(t *testing.T) {
+	kv := state.NewMemory()
+	a, b := newRig(t, kv), newRig(t, kv)
+	a.append(t, ev("1", "system", "subscription.renewed", t0))
+	var wg sync.WaitGroup
+	for _, g := range []*rig{a, b, a, b} {
+		wg.Add(1)
+		go func(g *rig) { defer wg.Done(); _ = g.w.Checkpoint(context.Background()) }(g)
+	}
+	wg.Wait()
+	cps, err := a.r.checkpoints(context.Background())
+	if err != nil || len(cps) != 1 || cps[0].Seq != 1 {
+		t.Fatalf("checkpoints: %+v (err %v)", cps, err)
+	}
+	if v := a.verify(t); !v.OK || v.Checkpoints != 1 {
+		t.Fatalf("verify = %+v", v)
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/harmonia-music/harmonia/apps/payments/internal/domain"
+	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/fault"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -359,5 +361,32 @@ func TestForgetUserErasesMethodsAndPseudonymisesCharges(t *testing.T) {
 	}
 	if ms, _ := s.Methods(ctx, other); len(ms) != 1 || ms[0].ID != keep.ID {
 		t.Fatal("another user's method was touched", ms)
+	}
+}
+
+// A charge keeps the plan and subscription it pays for (analytics' revenue
+// by plan), announces them, and refuses a subscription id that is no id.
+func TestAChargeCarriesItsPlanAndSubscription(t *testing.T) {
+	ctx := context.Background()
+	kv := state.NewMemory()
+	s := New(kv, NewSimulator(time.Second, kv), okBilling{}, 200*time.Millisecond, nil)
+	pm, err := s.AddMethod(ctx, uid, card("4242424242424242"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ChargeInput{IdempotencyKey: "kp", UserID: uid, PaymentMethodID: pm.ID, Amount: 1299, Currency: "EUR",
+		PlanID: "premium", SubscriptionID: "01930000-0000-7000-8000-0000000000d1"}
+	c, err := s.Charge(ctx, in)
+	if err != nil || c.PlanID != "premium" || c.SubscriptionID != in.SubscriptionID {
+		t.Fatalf("charge: %+v %v", c, err)
+	}
+	ev := kv.Events[len(kv.Events)-1].Data.(events.PaymentSucceeded)
+	if ev.PlanID != "premium" || ev.SubscriptionID != in.SubscriptionID {
+		t.Fatalf("payment.succeeded: %+v", ev)
+	}
+	in.IdempotencyKey, in.SubscriptionID = "kq", "not an id!"
+	var fe *fault.Error
+	if _, err := s.Charge(ctx, in); !errors.As(err, &fe) || len(fe.Fields) != 1 || fe.Fields[0].Field != "subscriptionId" {
+		t.Fatalf("a bad subscription id: %v", err)
 	}
 }
