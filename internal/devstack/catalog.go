@@ -221,7 +221,7 @@ func (s *Stack) seedCatalogue(ctx context.Context, size string) error {
 				b.Artists = append(b.Artists, part.Artists...)
 				b.Albums = append(b.Albums, part.Albums...)
 			}
-			if _, err := admin.json(ctx, http.MethodPost, "/api/v1/admin/catalog/import", b, nil); err != nil {
+			if err := importIdempotent(ctx, admin, b); err != nil {
 				return err
 			}
 		}
@@ -261,8 +261,32 @@ func (s *Stack) seedCatalogue(ctx context.Context, size string) error {
 	return nil
 }
 
+// onConflictAgain sends an idempotent request (an import by fixed ids, a
+// publish) again when albums answers 409: every import and publish rewrites
+// the one catalogue index, so seeders working in parallel can outlast albums'
+// own conflict retries on a busy machine.
+func onConflictAgain(ctx context.Context, send func() (int, error)) error {
+	for attempt := 1; ; attempt++ {
+		status, err := send()
+		if status != http.StatusConflict || attempt == 5 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+}
+
+func importIdempotent(ctx context.Context, admin client, b importBatch) error {
+	return onConflictAgain(ctx, func() (int, error) {
+		return admin.json(ctx, http.MethodPost, "/api/v1/admin/catalog/import", b, nil)
+	})
+}
+
 func seedArtist(ctx context.Context, admin client, b importBatch, a int) (int, error) {
-	if _, err := admin.json(ctx, http.MethodPost, "/api/v1/admin/catalog/import", b, nil); err != nil {
+	if err := importIdempotent(ctx, admin, b); err != nil {
 		return 0, err
 	}
 	uploaded := 0
@@ -291,7 +315,9 @@ func seedArtist(ctx context.Context, admin client, b importBatch, a int) (int, e
 			uploaded++
 		}
 		if view.Status != "published" {
-			if _, err := admin.json(ctx, http.MethodPost, "/api/v1/albums/"+album.ID+"/publish", nil, nil); err != nil {
+			if err := onConflictAgain(ctx, func() (int, error) {
+				return admin.json(ctx, http.MethodPost, "/api/v1/albums/"+album.ID+"/publish", nil, nil)
+			}); err != nil {
 				return uploaded, err
 			}
 		}

@@ -240,6 +240,9 @@ func (r Repo[T]) update(ctx context.Context, id, ifMatch string, fn func(*T) (*E
 		case !errors.Is(err, ErrConflict) || attempt >= retries:
 			return nil, err
 		}
+		if err := ConflictPause(ctx, attempt); err != nil {
+			return nil, err
+		}
 	}
 }
 

@@ -89,7 +89,9 @@ func (s *Service) Flush(ctx context.Context, ins []*Incoming) error {
 		if err = s.flush(ctx, ins); !errors.Is(err, state.ErrConflict) {
 			return err
 		}
-		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+		if perr := state.ConflictPause(ctx, attempt+2); perr != nil {
+			return perr
+		}
 	}
 	return err
 }

@@ -182,10 +182,8 @@ func (w *Writer) retry(ctx context.Context, fn func() error) error {
 		if !errors.Is(err, state.ErrConflict) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		if err := state.ConflictPause(ctx, attempt+1); err != nil {
+			return err
 		}
 	}
 	return ErrConflict
