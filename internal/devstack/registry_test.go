@@ -259,3 +259,35 @@ func TestOneResiliencyPerFile(t *testing.T) {
 		t.Fatal("found no Resiliency at all")
 	}
 }
+
+// A Resiliency retry policy has exactly the fields of Dapr's CRD (policy,
+// duration, maxInterval, maxRetries, matching). daprd silently drops any
+// other (initialInterval was, in every file, until the Kubernetes API
+// server refused it), so a field it ignores is an error here.
+func TestRetryPoliciesUseDaprFields(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "components", "resiliency-*.yaml"))
+	known := map[string]bool{"policy": true, "duration": true, "maxInterval": true, "maxRetries": true, "matching": true}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Spec struct {
+				Policies struct {
+					Retries map[string]map[string]any `yaml:"retries"`
+				} `yaml:"policies"`
+			} `yaml:"spec"`
+		}
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for name, r := range doc.Spec.Policies.Retries {
+			for k := range r {
+				if !known[k] {
+					t.Errorf("%s: retry %s has %q, which Dapr's Resiliency does not have (daprd ignores it)", rel(repoRoot, f), name, k)
+				}
+			}
+		}
+	}
+}
