@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS_UNIT := ./internal/... ./apps/... ./cmd/...
 
-.PHONY: setup run infra build test unit e2e test-postgres bench lint fmt docs clean
+.PHONY: setup run infra build test unit e2e test-postgres test-k8s images k8s bench lint fmt docs clean
 
 ## setup: install Redis (apt), Mailpit and the pinned Dapr runtime into .bin/ (idempotent)
 setup:
@@ -34,6 +34,21 @@ e2e: setup
 ## test-postgres: the e2e suite with every state store on PostgreSQL (components/postgres)
 test-postgres: setup
 	@scripts/test-postgres.sh
+
+## images: each app as an OCI image archive under .data/images/, built without Docker
+images:
+	$(GO) -C tools/images run . -root $(CURDIR) -out $(CURDIR)/.data/images
+
+## k8s: regenerate the generated part of k8s/ from dapr.yaml, config/secure/ and components/
+k8s:
+	$(GO) run ./cmd/k8sgen
+
+## test-k8s: the manifests against a real kube-apiserver + etcd with Dapr's CRDs and
+## injector logic (the first run builds the API server into .bin/kube/, ~10 min)
+test-k8s: images
+	@scripts/build-kube.sh
+	cd tests/k8s && TEST_ASSET_KUBE_APISERVER=$(CURDIR)/.bin/kube/kube-apiserver TEST_ASSET_ETCD=$(CURDIR)/.bin/kube/etcd \
+		$(GO) test -count=1 -timeout 20m -v . 2>&1 | grep -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
 
 ## bench: the Dapr floor and the scenarios in one run; results in bench/results/
 bench: setup

@@ -32,7 +32,7 @@ func (c resource) value(name string) (v string, set, secret bool) {
 // take credentials from the secret store, verify TLS, never fix an SMS
 // recipient, and give every replica its own consumer of the live broadcast.
 func TestClusterComponents(t *testing.T) {
-	dir := filepath.Join(repoRoot, "k8s", "components")
+	dir := filepath.Join(repoRoot, "k8s", "base", "dapr")
 	for file, want := range map[string]string{"binding-email.yaml": "bindings.smtp", "binding-sms.yaml": "bindings.twilio.sms"} {
 		c := readComponent(t, filepath.Join(dir, file))
 		local := readComponent(t, filepath.Join(repoRoot, "components", file))
@@ -73,7 +73,7 @@ func TestClusterComponents(t *testing.T) {
 			t.Errorf("analytics-export: %s must come from the secret store", name)
 		}
 	}
-	live := readComponent(t, filepath.Join(dir, "pubsub-live.yaml"))
+	live := readComponent(t, filepath.Join(repoRoot, "k8s", "components", "pubsub-redis", "pubsub-live.yaml"))
 	if v, _, _ := live.value("consumerID"); v != "{podName}" {
 		t.Errorf("pubsub-live: consumerID %q, want {podName} (each replica hears every broadcast)", v)
 	}

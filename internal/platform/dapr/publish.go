@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	daprc "github.com/dapr/go-sdk/client"
 
@@ -49,13 +50,22 @@ type Secrets struct {
 func NewSecrets(sc *Sidecar, component string) *Secrets { return &Secrets{sc: sc, store: component} }
 
 // Get returns the secret's value (the entry named like the key), or "" with
-// an error when the store has no such secret.
+// an error when the store has no such secret. A store that takes only DNS
+// names (Kubernetes Secrets) keeps AUTH_SIGNING_KEY as auth-signing-key: when
+// the name as given is not found, Get asks for that form (ClusterName).
 func (s *Secrets) Get(ctx context.Context, key string) (string, error) {
 	c, err := s.sc.Client()
 	if err != nil {
 		return "", err
 	}
 	m, err := c.GetSecret(ctx, s.store, key, nil)
+	if err != nil || len(m) == 0 {
+		if alt := ClusterName(key); alt != key {
+			if m2, err2 := c.GetSecret(ctx, s.store, alt, nil); err2 == nil && len(m2) > 0 {
+				m, err = m2, nil
+			}
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("secret %s/%s: %w", s.store, key, err)
 	}
@@ -66,6 +76,12 @@ func (s *Secrets) Get(ctx context.Context, key string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("secret %s/%s is empty", s.store, key)
+}
+
+// ClusterName is a secret's name as a Kubernetes Secret may carry it:
+// lower case, dashes for underscores (AUTH_SIGNING_KEY → auth-signing-key).
+func ClusterName(key string) string {
+	return strings.ToLower(strings.ReplaceAll(key, "_", "-"))
 }
 
 // SecretGetter reads a secret (Secrets does, from the secret store).
