@@ -192,9 +192,9 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		if rt.Timeout > 0 { // the route's own deadline: a frozen service answers 503 in time
-			ctx, cancel := context.WithTimeoutCause(r.Context(), rt.Timeout, proxy.ErrRouteDeadline)
-			defer cancel()
-			r = r.WithContext(ctx)
+			dw, ctx, stop := proxy.FirstByteDeadline(w, r.Context(), rt.Timeout)
+			defer stop()
+			w, r = dw, r.WithContext(ctx)
 		}
 		fwd.ServeHTTP(w, proxy.WithCaller(r, caller))
 	})

@@ -7,11 +7,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/harmonia-music/harmonia/internal/platform"
@@ -22,6 +25,9 @@ type Proxy struct {
 	sidecar   *url.URL
 	apiToken  string
 	transport http.RoundTripper
+
+	mu       sync.Mutex
+	breakers map[string]*Breaker
 }
 
 // New returns a proxy that talks to the sidecar at base (http://127.0.0.1:3500).
@@ -30,8 +36,11 @@ func New(base, apiToken string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Proxy{sidecar: u, apiToken: apiToken, transport: &http.Transport{
-		MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second,
+	return &Proxy{sidecar: u, apiToken: apiToken, breakers: map[string]*Breaker{}, transport: &http.Transport{
+		// idle connections to the local sidecar close after 15 s: cheap to
+		// open again, and the ones a frozen service made the gateway open
+		// (each holds two goroutines) do not outlive it for long
+		MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 15 * time.Second,
 		DisableCompression: true, ResponseHeaderTimeout: 60 * time.Second,
 	}}, nil
 }
@@ -66,8 +75,65 @@ func DeviceClass(h http.Header) string {
 	return "other"
 }
 
-// To returns a handler that forwards to app.
+// BreakerFor is app's circuit breaker (one per app, shared by its routes).
+func (p *Proxy) BreakerFor(app string) *Breaker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b, ok := p.breakers[app]
+	if !ok {
+		b = &Breaker{}
+		p.breakers[app] = b
+	}
+	return b
+}
+
+// To returns a handler that forwards to app, behind app's circuit breaker:
+// while it is open the answer is 503 with Retry-After at once, and no
+// goroutine or connection waits on a service that does not answer.
 func (p *Proxy) To(app string) http.Handler {
+	rp := p.reverseProxy(app)
+	b := p.BreakerFor(app)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, wait := b.Allow(time.Now())
+		if !ok {
+			breakerRejections.WithLabelValues(app).Inc()
+			platform.WriteError(w, r, &platform.Error{Kind: platform.KindUnavailable, Code: "service-unavailable",
+				Detail: "the " + app + " service is failing; try again shortly", RetryAfter: int(math.Ceil(wait.Seconds()))})
+			return
+		}
+		o := &outcome{}
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outcomeKey{}, o)))
+		b.Record(o.get(), time.Now())
+	})
+}
+
+// outcome is what one forwarded request tells the breaker.
+type outcome struct {
+	mu sync.Mutex
+	v  Outcome
+}
+
+func (o *outcome) set(v Outcome) {
+	o.mu.Lock()
+	o.v = v
+	o.mu.Unlock()
+}
+
+func (o *outcome) get() Outcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.v
+}
+
+type outcomeKey struct{}
+
+func setOutcome(ctx context.Context, v Outcome) {
+	if o, ok := ctx.Value(outcomeKey{}).(*outcome); ok {
+		o.set(v)
+	}
+}
+
+func (p *Proxy) reverseProxy(app string) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Transport:     p.transport,
 		FlushInterval: -1, // stream (server-sent events, audio) without buffering
@@ -98,6 +164,11 @@ func (p *Proxy) To(app string) http.Handler {
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Del(platform.HeaderRequestID) // the gateway already set the same id
+			if resp.StatusCode >= 500 {
+				setOutcome(resp.Request.Context(), Failure)
+			} else {
+				setOutcome(resp.Request.Context(), Success)
+			}
 			if resp.StatusCode < 400 {
 				return nil
 			}
@@ -116,15 +187,19 @@ func (p *Proxy) To(app string) http.Handler {
 			var se *sidecarError
 			switch {
 			case errors.As(err, &mbe):
+				setOutcome(r.Context(), Neutral)
 				platform.WriteError(w, r, platform.E(platform.KindPayload, "payload-too-large", "the body is too large"))
 			case errors.Is(context.Cause(r.Context()), ErrRouteDeadline):
+				setOutcome(r.Context(), Failure)
 				platform.Logger(r.Context()).Warn("route deadline passed", "app", app)
 				platform.WriteError(w, r, &platform.Error{Kind: platform.KindUnavailable, Code: "service-unavailable",
 					Detail: "the " + app + " service did not answer in time; try again shortly", RetryAfter: 1})
 			case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 				// the client went away; nobody to answer
+				setOutcome(r.Context(), Neutral)
 			case errors.As(err, &se) && se.status == http.StatusForbidden:
 				// refused by an access-control policy: a deployment error
+				setOutcome(r.Context(), Neutral)
 				platform.Logger(r.Context()).Error("sidecar refused by policy", "app", app, "body", se.body)
 				platform.WriteProblem(w, platform.Problem{Type: platform.ProblemTypeBase + "bad-gateway", Title: "Bad Gateway",
 					Status: http.StatusBadGateway, Detail: "the gateway may not call this service", Instance: r.URL.Path,
@@ -134,6 +209,7 @@ func (p *Proxy) To(app string) http.Handler {
 				platform.WriteError(w, r, &platform.Error{Kind: platform.KindUnavailable, Code: "service-unavailable",
 					Detail: "the " + app + " service is unavailable; try again shortly", RetryAfter: 1})
 			default:
+				setOutcome(r.Context(), Failure)
 				platform.Logger(r.Context()).Warn("proxy error", "app", app, "error", err.Error())
 				platform.WriteError(w, r, &platform.Error{Kind: platform.KindUnavailable, Code: "service-unavailable",
 					Detail: "the " + app + " service is unavailable; try again shortly", RetryAfter: 1})
@@ -145,6 +221,47 @@ func (p *Proxy) To(app string) http.Handler {
 // ErrRouteDeadline is the cause of a route's own deadline passing (a
 // route's Timeout): the answer is 503 with Retry-After, not silence.
 var ErrRouteDeadline = errors.New("the route's deadline passed")
+
+// FirstByteDeadline gives a request until d for its answer to begin: if no
+// status has been written by then, ctx ends with ErrRouteDeadline (and the
+// proxy answers 503 with Retry-After). Once the answer has begun it may take
+// as long as it needs: a long audio stream is not cut at d. stop releases
+// the timer.
+func FirstByteDeadline(w http.ResponseWriter, parent context.Context, d time.Duration) (http.ResponseWriter, context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sw := &startWriter{ResponseWriter: w}
+	t := time.AfterFunc(d, func() {
+		if sw.state.CompareAndSwap(waiting, expired) {
+			cancel(ErrRouteDeadline)
+		}
+	})
+	return sw, ctx, func() { t.Stop(); cancel(nil) }
+}
+
+const (
+	waiting int32 = iota
+	started
+	expired
+)
+
+// startWriter notes when an answer begins.
+type startWriter struct {
+	http.ResponseWriter
+	state atomic.Int32
+}
+
+func (w *startWriter) WriteHeader(code int) {
+	w.state.CompareAndSwap(waiting, started)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *startWriter) Write(b []byte) (int, error) {
+	w.state.CompareAndSwap(waiting, started)
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flushes).
+func (w *startWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type sidecarError struct {
 	status int

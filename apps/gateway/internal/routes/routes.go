@@ -23,9 +23,11 @@ type Route struct {
 	App     string
 	Access  Access
 	MaxBody int64 // 0: the default limit
-	// Timeout, when set, is the route's own deadline: past it the client
-	// gets 503 with Retry-After, whatever the service does (a frozen one
-	// included). Search has one; it must answer fast or not at all.
+	// Timeout, when set, is the route's own deadline for its answer to
+	// begin: past it the client gets 503 with Retry-After, whatever the
+	// service does (a frozen one included); an answer that has begun (an
+	// audio stream) is not cut. Search has one; it must answer fast or not
+	// at all. The catalogue's reads have one.
 	Timeout time.Duration
 	// Stream marks a long-lived answer (server-sent events): no deadline,
 	// the server's read timeout lifted, and besides a Bearer token it takes
@@ -42,6 +44,12 @@ const NotificationsTimeout = 10 * time.Second
 
 // SearchTimeout bounds a search or a suggestion.
 const SearchTimeout = 1500 * time.Millisecond
+
+// AlbumsTimeout bounds how long the catalogue's pages and streams may take
+// to begin answering: a frozen albums (or its sidecar) costs a listener
+// this long at most, then the breaker answers at once. A stream that has
+// begun is not cut.
+const AlbumsTimeout = 4 * time.Second
 
 // Table lists every endpoint the gateway forwards. Paths not listed answer
 // 404 at the gateway and never reach a service.
@@ -63,20 +71,20 @@ var Table = []Route{
 	{Method: "PUT", Path: "/api/v1/me/following/{artistId}", App: "users", Access: User},
 	{Method: "DELETE", Path: "/api/v1/me/following/{artistId}", App: "users", Access: User},
 
-	{Method: "GET", Path: "/api/v1/artists", App: "albums", Access: User},
+	{Method: "GET", Path: "/api/v1/artists", App: "albums", Access: User, Timeout: AlbumsTimeout},
 	{Method: "POST", Path: "/api/v1/artists", App: "albums", Access: Admin},
-	{Method: "GET", Path: "/api/v1/artists/{id}", App: "albums", Access: User},
+	{Method: "GET", Path: "/api/v1/artists/{id}", App: "albums", Access: User, Timeout: AlbumsTimeout},
 	{Method: "PATCH", Path: "/api/v1/artists/{id}", App: "albums", Access: User},
-	{Method: "GET", Path: "/api/v1/albums", App: "albums", Access: User},
+	{Method: "GET", Path: "/api/v1/albums", App: "albums", Access: User, Timeout: AlbumsTimeout},
 	{Method: "POST", Path: "/api/v1/albums", App: "albums", Access: User},
-	{Method: "GET", Path: "/api/v1/albums/{id}", App: "albums", Access: User},
+	{Method: "GET", Path: "/api/v1/albums/{id}", App: "albums", Access: User, Timeout: AlbumsTimeout},
 	{Method: "PATCH", Path: "/api/v1/albums/{id}", App: "albums", Access: User},
 	{Method: "POST", Path: "/api/v1/albums/{id}/tracks", App: "albums", Access: User},
 	{Method: "POST", Path: "/api/v1/albums/{id}/publish", App: "albums", Access: User},
-	{Method: "GET", Path: "/api/v1/tracks/{id}", App: "albums", Access: User},
+	{Method: "GET", Path: "/api/v1/tracks/{id}", App: "albums", Access: User, Timeout: AlbumsTimeout},
 	{Method: "PUT", Path: "/api/v1/tracks/{id}/audio", App: "albums", Access: User, MaxBody: AudioMaxBody},
-	{Method: "GET", Path: "/api/v1/tracks/{id}/stream", App: "albums", Access: User},
-	{Method: "HEAD", Path: "/api/v1/tracks/{id}/stream", App: "albums", Access: User},
+	{Method: "GET", Path: "/api/v1/tracks/{id}/stream", App: "albums", Access: User, Timeout: AlbumsTimeout},
+	{Method: "HEAD", Path: "/api/v1/tracks/{id}/stream", App: "albums", Access: User, Timeout: AlbumsTimeout},
 	{Method: "POST", Path: "/api/v1/admin/catalog/import", App: "albums", Access: Admin, MaxBody: 32 << 20},
 
 	{Method: "GET", Path: "/api/v1/me/playlists", App: "playlists", Access: User},
