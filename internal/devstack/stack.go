@@ -63,6 +63,7 @@ type Info struct {
 	MailpitURL  string    `json:"mailpitUrl"`
 	SMTPPort    int       `json:"smtpPort"`
 	RedisPort   int       `json:"redisPort"`
+	RedisPID    int       `json:"redisPid,omitempty"` // when the launcher started Redis itself
 	Apps        []AppInfo `json:"apps"`
 	Ports       Ports     `json:"ports"`
 	LauncherPID int       `json:"launcherPid"`
@@ -77,6 +78,7 @@ type Stack struct {
 	procs  []*proc // in start order
 	apps   []*proc // apps and sidecars, watched for unexpected exits
 	isApp  map[*proc]string
+	redis  *proc    // Redis, when the launcher started it (restarted with Restart)
 	kekEnv []string // auth's key-encryption key, for the sidecars (loadKEK)
 }
 
@@ -353,6 +355,7 @@ func (s *Stack) startInfra(ctx context.Context) error {
 			return err
 		}
 		s.add(pr)
+		s.redis, s.info.RedisPID = pr, pr.cmd.Process.Pid
 		if err := waitFor(ctx, "redis", 20*time.Second, []*proc{pr}, func(context.Context) bool { return portOpen(p.Redis) }); err != nil {
 			return err
 		}
@@ -590,6 +593,12 @@ func (s *Stack) Wait(ctx context.Context) error {
 	for _, p := range s.apps {
 		watch(p)
 	}
+	if s.redis != nil && s.opts.Restart {
+		// the broker restarts too (its append-only file keeps the events
+		// not yet delivered), as a cluster's would
+		s.isApp[s.redis] = "redis"
+		watch(s.redis)
+	}
 	restarts := map[string]int{} // by process: a crash loop of one must not end the stack soon
 	quick := map[string]int{}    // deaths in a row, each soon after its start: the back-off
 	for {
@@ -648,6 +657,9 @@ func (s *Stack) replace(old, np *proc, appID string) {
 	}
 	delete(s.isApp, old)
 	s.isApp[np] = appID
+	if old == s.redis {
+		s.redis, s.info.RedisPID = np, np.cmd.Process.Pid
+	}
 	for i := range s.info.Apps {
 		if s.info.Apps[i].AppID != appID {
 			continue
