@@ -41,7 +41,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	inv := dapr.NewInvoker(sc)
 	kv := dapr.NewStateStore(sc, store)
 	service := app.New(cfg, kv, dapr.NewFiles(sc, media), adapters.Subscriptions{Invoker: inv}, adapters.Users{Invoker: inv},
-		dapr.NewPublisher(sc, pubsubName), nil)
+		pubsub.NewRetrying(dapr.NewPublisher(sc, pubsubName)), nil)
 	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	ports.Routes(svc.Router, service, cfg.MaxAudioBytes)
 	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}

@@ -16,6 +16,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
 
 func main() { platform.Main("auth", run) }
@@ -70,7 +71,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return err
 		}
 	}
-	pub := dapr.NewPublisher(sc, pubsubName)
+	pub := pubsub.NewRetrying(dapr.NewPublisher(sc, pubsubName))
 	service, err := app.New(cfg, dapr.NewStateStore(sc, store), adapters.UsersClient{Invoker: dapr.NewInvoker(sc)}, pub, nil)
 	if err != nil {
 		return err

@@ -30,7 +30,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	sc := dapr.NewSidecar(common)
 	defer sc.Close()
 	kv := dapr.NewStateStore(sc, store)
-	service := app.New(kv, adapters.Albums{Invoker: dapr.NewInvoker(sc)}, dapr.NewPublisher(sc, pubsubName), nil)
+	service := app.New(kv, adapters.Albums{Invoker: dapr.NewInvoker(sc)}, pubsub.NewRetrying(dapr.NewPublisher(sc, pubsubName)), nil)
 	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	ports.Routes(svc.Router, service)
 	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}

@@ -46,7 +46,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	inv := dapr.NewInvoker(sc)
 	kv := dapr.NewStateStore(sc, store)
 	service := app.New(cfg, kv, adapters.Payments{Invoker: inv}, adapters.Accounts{Invoker: inv},
-		dapr.NewPublisher(sc, pubsubName), nil)
+		pubsub.NewRetrying(dapr.NewPublisher(sc, pubsubName)), nil)
 	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	conn, err := sc.Conn()
 	if err != nil {

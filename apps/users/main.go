@@ -14,6 +14,7 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/audit"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
 
 func main() { platform.Main("users", run) }
@@ -33,7 +34,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	sc := dapr.NewSidecar(common)
 	defer sc.Close()
 	service := app.New(dapr.NewStateStore(sc, store), adapters.AuthClient{Invoker: dapr.NewInvoker(sc)},
-		dapr.NewPublisher(sc, pubsubName), nil)
+		pubsub.NewRetrying(dapr.NewPublisher(sc, pubsubName)), nil)
 	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	if testHooks {
 		svc.Log.Warn("USERS_TEST_HOOKS is on: a display name can stop this process (tests only)")

