@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
+	reapOrphans(os.Getenv("TEST_ASSET_KUBE_APISERVER"), os.Getenv("TEST_ASSET_ETCD"))
 	daprDir, err := moduleDir("github.com/dapr/dapr")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -149,6 +151,31 @@ func inject(_ context.Context, req admission.Request) admission.Response {
 	cluster.injected <- sc.AppID
 	pt := admissionv1.PatchTypeJSONPatch
 	return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, Patch: raw, PatchType: &pt}}
+}
+
+// reapOrphans stops an API server or etcd that an earlier run left behind:
+// a test that panics ends the binary before envtest can stop them, and
+// they go on running with init as their parent.
+func reapOrphans(bins ...string) {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err != nil {
+			continue
+		}
+		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+		if !slices.Contains(bins, argv0) {
+			continue
+		}
+		status, _ := os.ReadFile(filepath.Join(d, "status"))
+		if !strings.Contains(string(status), "\nPPid:\t1\n") {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(d)); err == nil {
+			fmt.Fprintf(os.Stderr, "k8s: stopping %s (pid %d), left behind by an earlier run\n", argv0, pid)
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
 }
 
 // moduleDir is where the Go toolchain keeps a dependency of this module.
