@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS_UNIT := ./internal/... ./apps/... ./cmd/...
 
-.PHONY: setup run infra build test unit e2e test-postgres test-k8s images k8s bench lint fmt docs clean
+.PHONY: setup run infra build test unit e2e test-postgres test-k8s test-faults test-faults-postgres images k8s bench lint fmt docs clean
 
 ## setup: install Redis (apt), Mailpit and the pinned Dapr runtime into .bin/ (idempotent)
 setup:
@@ -34,6 +34,16 @@ e2e: setup
 ## test-postgres: the e2e suite with every state store on PostgreSQL (components/postgres)
 test-postgres: setup
 	@scripts/test-postgres.sh
+
+## test-faults: break the stack on purpose under load (apps, sidecars and Redis killed,
+## processes frozen, events delivered twice) and check nothing was lost or doubled;
+## FAULTS=all for the whole matrix; the table is .data/faults/report.md
+test-faults: setup
+	$(GO) test -count=1 -timeout 60m -v ./tests/faults/ 2>&1 | grep -vE '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
+
+## test-faults-postgres: the same on the PostgreSQL set (adds terminated database connections)
+test-faults-postgres: setup
+	@scripts/test-postgres.sh faults
 
 ## images: each app as an OCI image archive under .data/images/, built without Docker
 images:

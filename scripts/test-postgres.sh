@@ -10,4 +10,9 @@ if ! command -v psql >/dev/null 2>&1 || ! psql -h 127.0.0.1 -U postgres -qtAc 's
   exit 0
 fi
 psql -h 127.0.0.1 -U postgres -qc 'DROP DATABASE IF EXISTS harmonia WITH (FORCE)' -c 'CREATE DATABASE harmonia' >/dev/null
+if [ "${1:-}" = "faults" ]; then
+  # the fault suite on the same set (make test-faults-postgres)
+  HARMONIA_FAULTS_RESOURCES_OVERLAY=components/postgres go test -count=1 -timeout 60m -v ./tests/faults/ 2>&1 | grep -vE '^=== (RUN|PAUSE|CONT)'
+  exit "${PIPESTATUS[0]}"
+fi
 HARMONIA_E2E_RESOURCES_OVERLAY=components/postgres go test -count=1 -timeout 15m ./tests/e2e/...
