@@ -367,8 +367,10 @@ func (s *Stack) startInfra(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// --max: Mailpit keeps only its newest 500 messages by default, and
+		// the fault suite counts every email an account got
 		pr, err := start("mailpit", logs, s.opts.DataDir, env, mp, "--smtp", "127.0.0.1:"+strconv.Itoa(p.SMTP),
-			"--listen", "127.0.0.1:"+strconv.Itoa(p.MailUI), "--database", s.dir("mailpit.db"))
+			"--listen", "127.0.0.1:"+strconv.Itoa(p.MailUI), "--database", s.dir("mailpit.db"), "--max", "100000")
 		if err != nil {
 			return err
 		}
