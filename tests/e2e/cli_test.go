@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/harmonia-music/harmonia/tests/launch"
 	"io"
 	"net/http"
 	"os"
@@ -58,7 +59,7 @@ func TestDaprCLIStyleStart(t *testing.T) {
 	}
 	infra := command(root, launcher, "-f", filepath.Join(root, "dapr.yaml"), "-data", filepath.Join(tmp, ".data"),
 		"-port-offset", strconv.Itoa(cliPortOffset), "-infra")
-	var infraOut safeBuffer
+	var infraOut launch.Buffer
 	infra.Stdout, infra.Stderr = &infraOut, &infraOut
 	stopInfra := startProcess(t, infra)
 	defer stopInfra()
@@ -192,12 +193,12 @@ func logsOf(dir string) string {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
-		fmt.Fprintf(&sb, "--- %s (tail)\n%s\n", filepath.Base(f), tail(string(b), 15))
+		fmt.Fprintf(&sb, "--- %s (tail)\n%s\n", filepath.Base(f), launch.Tail(string(b), 15))
 	}
 	return sb.String()
 }
 
-func waitFile(t *testing.T, path string, out *safeBuffer) {
+func waitFile(t *testing.T, path string, out *launch.Buffer) {
 	t.Helper()
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		if _, err := os.Stat(path); err == nil {

@@ -19,10 +19,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/harmonia-music/harmonia/tests/launch"
 )
 
 // stackInfo mirrors the launcher's stack.json.
@@ -70,11 +71,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	launcher := filepath.Join(tmp, "devstack")
-	build := exec.Command("go", "build", "-o", launcher, "./cmd/devstack")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build launcher: %v\n%s", err, out)
+	launcher, err := launch.Build(root, tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	seed := make([]byte, ed25519.SeedSize)
@@ -85,9 +84,7 @@ func runMain(m *testing.M) int {
 	if overlay := os.Getenv("HARMONIA_E2E_RESOURCES_OVERLAY"); overlay != "" { // e.g. components/postgres
 		args = append(args, "-resources-overlay", filepath.Join(root, overlay))
 	}
-	cmd := exec.Command(launcher, args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
+	env := append(os.Environ(),
 		"HARMONIA_AUTH_SIGNING_KEY="+base64.StdEncoding.EncodeToString(seed),
 		"HARMONIA_ADMIN_PASSWORD="+adminPassword,
 		"AUTH_ACCOUNT_MAX_FAILURES=3",
@@ -100,44 +97,13 @@ func runMain(m *testing.M) int {
 		"LOGGING_CHECKPOINT_EVERY=2s", // signed checkpoints within a test run
 		// a preview length other than the default, to see the header follow it
 		"ALBUMS_PREVIEW_LENGTH=20s")
-	var out safeBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "start launcher:", err)
+	var out launch.Buffer
+	launched, err := launch.Start(root, launcher, args, env, &out, dataDir, 5*time.Minute, &stack)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%v:\n%s", err, out.String())
 		return 1
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() error {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-			return nil
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-			return fmt.Errorf("launcher did not stop within 60s")
-		}
-	}
-	infoPath := filepath.Join(dataDir, "run", "stack.json")
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		b, err := os.ReadFile(infoPath)
-		if err == nil && json.Unmarshal(b, &stack) == nil {
-			break
-		}
-		select {
-		case err := <-exited:
-			fmt.Fprintf(os.Stderr, "launcher exited before the stack was ready (%v):\n%s", err, out.String())
-			return 1
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "stack not ready in time:\n%s", out.String())
-			_ = stop()
-			return 1
-		}
-	}
+	stop := launched.Stop
 	gw = stack.GatewayURL + "/api/v1"
 	code := m.Run()
 	stopRestarted()
@@ -145,7 +111,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "launcher output:\n%s\n", out.String())
 		for _, a := range stack.Apps { // the apps of dapr.yaml, as the launcher started them
 			if b, err := os.ReadFile(filepath.Join(dataDir, "logs", a.AppID+".log")); err == nil {
-				fmt.Fprintf(os.Stderr, "--- %s.log (tail)\n%s\n", a.AppID, tail(string(b), 20))
+				fmt.Fprintf(os.Stderr, "--- %s.log (tail)\n%s\n", a.AppID, launch.Tail(string(b), 20))
 			}
 		}
 	}
@@ -180,31 +146,6 @@ func isZombie(pid int) bool {
 	}
 	f := strings.Fields(string(b))
 	return len(f) > 2 && f[2] == "Z"
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func randomHex(n int) string {

@@ -24,15 +24,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/harmonia-music/harmonia/internal/devstack"
+	"github.com/harmonia-music/harmonia/tests/launch"
 )
 
 // portOffset keeps this stack apart from e2e's (12000) and the bench's
@@ -62,11 +59,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	launcher := filepath.Join(tmp, "devstack")
-	build := exec.Command("go", "build", "-o", launcher, "./cmd/devstack")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build launcher: %v\n%s", err, out)
+	launcher, err := launch.Build(root, tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	seed := make([]byte, ed25519.SeedSize)
@@ -76,54 +71,27 @@ func runMain(m *testing.M) int {
 	if overlay != "" {
 		args = append(args, "-resources-overlay", filepath.Join(root, overlay))
 	}
-	cmd := exec.Command(launcher, args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
+	env := append(os.Environ(),
 		"HARMONIA_AUTH_SIGNING_KEY="+base64.StdEncoding.EncodeToString(seed),
 		"HARMONIA_ADMIN_PASSWORD="+adminPassword,
 		"AUTH_ACCESS_TTL=3h", // tokens outlive the whole matrix
 		"GATEWAY_RATE_PER_SECOND=1000", "GATEWAY_RATE_BURST=2000",
 		"LOGGING_CHECKPOINT_EVERY=5s")
-	var out safeBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "start launcher:", err)
+	var out launch.Buffer
+	var info devstack.Info
+	st, err := launch.Start(root, launcher, args, env, &out, dataDir, 5*time.Minute, &info)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%v:\n%s", err, out.String())
 		return 1
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		if info, err := readStack(); err == nil {
-			gw = info.GatewayURL + "/api/v1"
-			break
-		}
-		select {
-		case err := <-exited:
-			fmt.Fprintf(os.Stderr, "launcher exited before the stack was ready (%v):\n%s", err, out.String())
-			return 1
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "stack not ready in time:\n%s", out.String())
-			stop()
-			return 1
-		}
-	}
+	gw = info.GatewayURL + "/api/v1"
 	code := m.Run()
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "launcher output (tail):\n%s\n", tail(out.String(), 60))
+		fmt.Fprintf(os.Stderr, "launcher output (tail):\n%s\n", launch.Tail(out.String(), 60))
 	}
-	stop()
+	if err := st.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
 	return code
 }
 
@@ -150,31 +118,6 @@ func appOf(t *testing.T, id string) devstack.AppInfo {
 	}
 	t.Fatalf("no app %s", id)
 	return devstack.AppInfo{}
-}
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func randomHex(n int) string {

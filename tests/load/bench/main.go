@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/harmonia-music/harmonia/tests/launch"
 	"github.com/harmonia-music/harmonia/tests/load/loadgen"
 )
 
@@ -403,55 +404,24 @@ func sortStrings(s []string) {
 	}
 }
 
-// startStack runs the launcher and waits for its stack.json.
+// startStack runs the launcher and waits for its stack.json; its output
+// goes to <data>.launcher.log.
 func startStack(ctx context.Context, launcher string, env []string, file, data string, offset int, extra ...string) (stackInfo, func(), error) {
 	args := append([]string{"-f", file, "-data", data, "-port-offset", fmt.Sprint(offset)}, extra...)
-	cmd := exec.Command(launcher, args...)
-	cmd.Env = env
-	logf, err := os.Create(data + ".launcher.log")
-	if err != nil {
-		if err := os.MkdirAll(filepath.Dir(data), 0o755); err != nil {
-			return stackInfo{}, nil, err
-		}
-		if logf, err = os.Create(data + ".launcher.log"); err != nil {
-			return stackInfo{}, nil, err
-		}
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	if err := os.MkdirAll(filepath.Dir(data), 0o755); err != nil {
 		return stackInfo{}, nil, err
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-		}
+	logf, err := os.Create(data + ".launcher.log")
+	if err != nil {
+		return stackInfo{}, nil, err
 	}
-	deadline := time.Now().Add(6 * time.Minute)
-	for {
-		var info stackInfo
-		if b, err := os.ReadFile(filepath.Join(data, "run", "stack.json")); err == nil && json.Unmarshal(b, &info) == nil {
-			return info, stop, nil
-		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(data + ".launcher.log")
-			return stackInfo{}, nil, fmt.Errorf("launcher for %s exited:\n%s", file, b)
-		case <-ctx.Done():
-			stop()
-			return stackInfo{}, nil, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return stackInfo{}, nil, fmt.Errorf("%s not ready in time", file)
-		}
+	var info stackInfo
+	st, err := launch.Start("", launcher, args, env, logf, data, 6*time.Minute, &info)
+	if err != nil {
+		b, _ := os.ReadFile(data + ".launcher.log")
+		return stackInfo{}, nil, fmt.Errorf("%s: %w:\n%s", file, err, b)
 	}
+	return info, func() { _ = st.Stop() }, ctx.Err()
 }
 
 func send(ctx context.Context, c *http.Client, method, url, token string, body any, hdr map[string]string) int {
