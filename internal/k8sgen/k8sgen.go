@@ -524,17 +524,10 @@ func configuration(root, app string) ([]byte, error) {
 			}
 		}
 	}
-	var b bytes.Buffer
-	b.WriteString(Header)
-	fmt.Fprintf(&b, "# %s's Configuration in the cluster: config/secure/%s.yaml with the namespace %s in its\n"+
-		"# access-control policies, Kubernetes name resolution, tracing to the OpenTelemetry collector,\n"+
-		"# and mTLS from the control plane (the daprsystem Configuration).\n", app, app, Namespace)
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(ordered(doc, "apiVersion", "kind", "metadata", "spec")); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return encodeYAML(ordered(doc, "apiVersion", "kind", "metadata", "spec"), fmt.Sprintf(
+		"# %s's Configuration in the cluster: config/secure/%s.yaml with the namespace %s in its\n"+
+			"# access-control policies, Kubernetes name resolution, tracing to the OpenTelemetry collector,\n"+
+			"# and mTLS from the control plane (the daprsystem Configuration).\n", app, app, Namespace))
 }
 
 // stateStore turns a components/postgres/ file into the cluster's: the same
@@ -593,13 +586,16 @@ type auth struct {
 	SecretStore string `yaml:"secretStore"`
 }
 
-func encodeComponent(c *component, comment string) ([]byte, error) {
+func encodeComponent(c *component, comment string) ([]byte, error) { return encodeYAML(c, comment) }
+
+// encodeYAML writes v after the generated-file header and comment.
+func encodeYAML(v any, comment string) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(Header)
 	b.WriteString(comment)
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
