@@ -108,3 +108,30 @@ func TestFirstByteDeadlineSparesAStartedAnswer(t *testing.T) {
 		t.Fatalf("cause %v", context.Cause(ctx2))
 	}
 }
+
+// Many requests at once (the race detector runs unit tests): the breaker
+// stays consistent, and a half-open breaker lets exactly one probe through.
+func TestBreakerUnderConcurrentRequests(t *testing.T) {
+	var b proxy.Breaker
+	now := time.Now()
+	for i := 0; i < proxy.BreakerFailures; i++ {
+		b.Record(proxy.Failure, now)
+	}
+	later := now.Add(proxy.BreakerOpenFor + time.Millisecond)
+	var allowed atomic.Int32
+	done := make(chan struct{})
+	for i := 0; i < 50; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			if ok, _ := b.Allow(later); ok {
+				allowed.Add(1)
+			}
+		}()
+	}
+	for i := 0; i < 50; i++ {
+		<-done
+	}
+	if n := allowed.Load(); n != 1 {
+		t.Fatalf("%d probes let through a half-open breaker, want 1", n)
+	}
+}
