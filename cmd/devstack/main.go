@@ -37,7 +37,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	catalog := fs.String("catalog", devstack.CatalogDemo, "seed catalogue: demo (40 artists, 120 albums, 1,200 tracks with audio), large (100,000 tracks, metadata only) or none")
 	overlay := fs.String("resources-overlay", "", "a folder of Dapr resources that replace the same-named files (components/postgres: state on PostgreSQL)")
 	restart := fs.Bool("restart", false, "restart an app that dies instead of stopping everything (crash tests)")
-	pprof := fs.Bool("pprof", false, "each app serves net/http/pprof on 127.0.0.1:<app port + 1000> (benchmarks)")
+	pprof := fs.Bool("pprof", false, "each app serves net/http/pprof on 127.0.0.1:<app port + 200> and its sidecar on <app port + 300> (benchmarks, fault hunting)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

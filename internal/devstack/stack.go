@@ -32,7 +32,7 @@ type Options struct {
 	Seed         bool     // create the demo accounts through the gateway
 	Catalog      string   // seed catalogue: none, demo or large
 	Overlay      string   // a folder of resources that replace same-named files of the run file's resources
-	Pprof        bool     // each app serves net/http/pprof on 127.0.0.1:<app port + 1000>
+	Pprof        bool     // each app serves net/http/pprof on 127.0.0.1:<app port + 200>, its sidecar on <app port + 300>
 	Restart      bool     // restart an app or sidecar process that dies (crash tests)
 	Env          []string // the environment passed on to every process (os.Environ())
 	Out          io.Writer
@@ -48,6 +48,10 @@ type AppInfo struct {
 	DaprMetricsPort int    `json:"daprMetricsPort"`
 	AdminPort       int    `json:"adminPort"` // the app's /readyz and /metrics
 	AppPID          int    `json:"appPid"`
+	// PprofPort and SidecarProfilePort answer net/http/pprof (the app's and
+	// daprd's) when the launcher runs with -pprof; 0 otherwise.
+	PprofPort          int `json:"pprofPort,omitempty"`
+	SidecarProfilePort int `json:"sidecarProfilePort,omitempty"`
 	SidecarPID      int    `json:"sidecarPid"`
 	// DaprAPIToken lets local tools (benchmarks) call this sidecar's API;
 	// stack.json is written readable by its owner only.
@@ -492,6 +496,9 @@ func (s *Stack) startApps(ctx context.Context) error {
 		if a.MaxBodySize != "" {
 			dargs = append(dargs, "--max-body-size", a.MaxBodySize)
 		}
+		if s.opts.Pprof {
+			dargs = append(dargs, "--enable-profiling", "--profile-port", strconv.Itoa(a.AppPort+platform.SidecarProfilePortOffset))
+		}
 		// daprd runs in the app's folder, as under the Dapr CLI, so relative
 		// paths in resources mean the same under both
 		sc, err := start(a.AppID+"-daprd", logs, s.file.Path(a.AppDirPath), denv, append(dargs,
@@ -526,7 +533,7 @@ func (s *Stack) startApps(ctx context.Context) error {
 			aenv = append(aenv, "HARMONIA_PUBLIC_URL="+publicURL)
 		}
 		if s.opts.Pprof {
-			aenv = append(aenv, "PPROF_PORT="+strconv.Itoa(a.AppPort+1000))
+			aenv = append(aenv, "PPROF_PORT="+strconv.Itoa(a.AppPort+platform.PprofPortOffset))
 		}
 		argv := a.Command
 		dir := s.file.Path(a.AppDirPath)
@@ -558,6 +565,9 @@ func (s *Stack) startApps(ctx context.Context) error {
 		info := AppInfo{AppID: a.AppID, AppPort: a.AppPort, DaprHTTPPort: a.DaprHTTPPort, DaprGRPCPort: a.DaprGRPCPort,
 			DaprMetricsPort: a.MetricsPort, AdminPort: a.AppPort + platform.AdminPortOffset, AppPID: pr.proc.cmd.Process.Pid, SidecarPID: pr.sidecar.cmd.Process.Pid,
 			DaprAPIToken: pr.daprToken}
+		if s.opts.Pprof {
+			info.PprofPort, info.SidecarProfilePort = a.AppPort+platform.PprofPortOffset, a.AppPort+platform.SidecarProfilePortOffset
+		}
 		s.info.Apps = append(s.info.Apps, info)
 		if a.AppID == "gateway" {
 			s.info.GatewayURL = "http://127.0.0.1:" + strconv.Itoa(a.AppPort)

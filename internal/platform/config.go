@@ -155,6 +155,16 @@ type Common struct {
 // AdminPortOffset places an app's probe and metrics listener: app port + 100.
 const AdminPortOffset = 100
 
+// PprofPortOffset places an app's net/http/pprof listener when the launcher
+// runs with -pprof (app port + 200), and SidecarProfilePortOffset its
+// sidecar's (daprd --profile-port, app port + 300): clear of every other
+// port of the stack (app + 1000 was once used, and analytics' 9090 was the
+// gateway sidecar's metrics port).
+const (
+	PprofPortOffset          = 200
+	SidecarProfilePortOffset = 300
+)
+
 // LoadCommon reads the common settings; service is the default app id.
 // Outside the local stack an empty APP_API_TOKEN is an error: without it
 // the app could not tell its sidecar from anyone else on the network.

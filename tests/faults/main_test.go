@@ -67,7 +67,7 @@ func runMain(m *testing.M) int {
 	seed := make([]byte, ed25519.SeedSize)
 	_, _ = rand.Read(seed)
 	dataDir = filepath.Join(tmp, ".data")
-	args := []string{"-f", filepath.Join(root, "dapr.yaml"), "-data", dataDir, "-port-offset", fmt.Sprint(portOffset), "-catalog", "demo", "-restart"}
+	args := []string{"-f", filepath.Join(root, "dapr.yaml"), "-data", dataDir, "-port-offset", fmt.Sprint(portOffset), "-catalog", "demo", "-restart", "-pprof"}
 	if overlay != "" {
 		args = append(args, "-resources-overlay", filepath.Join(root, overlay))
 	}

@@ -35,6 +35,7 @@ type appInfo struct {
 	SidecarPID   int    `json:"sidecarPid"`
 	DaprAPIToken string `json:"daprApiToken"`
 	AdminPort    int    `json:"adminPort"`
+	PprofPort    int    `json:"pprofPort"`
 }
 
 type stackInfo struct {
@@ -267,7 +268,7 @@ func profileApps(ctx context.Context, st stackInfo, warmup, d time.Duration, pre
 				return
 			case <-time.After(warmup):
 			}
-			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", a.AppPort+1000, int(d.Seconds()))
+			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", a.PprofPort, int(d.Seconds()))
 			resp, err := (&http.Client{Timeout: d + 30*time.Second}).Get(url)
 			if err != nil {
 				return

@@ -107,6 +107,10 @@ func Run(ctx context.Context, name string, cfg Config, req Request) Result {
 	}
 	close(jobs)
 	wg.Wait()
+	// the next run has a client of its own: this one's connections must not
+	// linger (idle, each holds a goroutine in the server) and be counted
+	// against whatever is measured next
+	client.CloseIdleConnections()
 	elapsed := time.Since(measureStart)
 	after := readProcs(cfg.Procs)
 
