@@ -38,7 +38,13 @@ func NewMetrics(service string) *Metrics {
 	return m
 }
 
-// Handler serves the registry.
+// Handler serves the registry, and Shared.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+	return promhttp.HandlerFor(prometheus.Gatherers{m.Registry, Shared}, promhttp.HandlerOpts{Registry: m.Registry})
 }
+
+// Shared holds the series of packages that have no Metrics of their own (the
+// outbox relay, the gateway's breakers); every app's /metrics serves it.
+// (prometheus' default registry is not served: series registered there were
+// never seen.)
+var Shared = prometheus.NewRegistry()

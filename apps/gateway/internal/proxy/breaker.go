@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/harmonia-music/harmonia/internal/platform"
 )
 
 // Outcome is what one forwarded request says about the service behind it.
@@ -29,7 +31,7 @@ const (
 	BreakerOpenFor  = 5 * time.Second
 )
 
-var breakerRejections = promauto.NewCounterVec(prometheus.CounterOpts{
+var breakerRejections = promauto.With(platform.Shared).NewCounterVec(prometheus.CounterOpts{
 	Name: "harmonia_gateway_breaker_rejections_total",
 	Help: "Requests answered 503 at once because the target app's circuit breaker was open.",
 }, []string{"app"})
