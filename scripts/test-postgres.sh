@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The end-to-end suite on the production-like component set: every state store
-# (and the workflow and outbox stores) on PostgreSQL instead of SQLite, the
+# (and the workflow store) on PostgreSQL instead of SQLite, the
 # code unchanged. Needs a PostgreSQL server on 127.0.0.1:5432 that trusts the
 # postgres user (CI machines have one); it recreates the database "harmonia".
 set -euo pipefail

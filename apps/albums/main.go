@@ -31,6 +31,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	store := env.String("ALBUMS_STATE_STORE", "albums-store")
 	media := env.String("ALBUMS_MEDIA_BINDING", "media")
 	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	outboxPubsub := env.String("OUTBOX_PUBSUB_NAME", dapr.OutboxPubsub)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -46,6 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	ports.Routes(svc.Router, service, cfg.MaxAudioBytes)
 	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}
 	ports.Events(svc.Router, subs, service)
+	dapr.ServeOutbox(sc, kv, svc.Router, subs, "albums", pubsubName, outboxPubsub)
 	subs.Mount(svc.Router)
 	go func() { // trending counts reach the store every few seconds
 		t := time.NewTicker(2 * time.Second)

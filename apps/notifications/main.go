@@ -29,6 +29,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	common := platform.LoadCommon(env, "notifications")
 	store := env.String("NOTIFICATIONS_STATE_STORE", "notifications-store")
 	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	outboxPubsub := env.String("OUTBOX_PUBSUB_NAME", dapr.OutboxPubsub)
 	// The live broadcast (notifications.delivered) must reach every replica:
 	// on Kubernetes a pub/sub component with a per-pod consumerID.
 	livePubsub := env.String("NOTIFICATIONS_LIVE_PUBSUB", pubsubName)
@@ -83,6 +84,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	live := &pubsub.Subscriptions{PubsubName: livePubsub, DeadLetterTopic: "deadletter"}
 	ports.Events(svc.Router, subs, live, service)
 	subs.Merge(live)
+	dapr.ServeOutbox(sc, kv, svc.Router, subs, "notifications", pubsubName, outboxPubsub)
 	subs.Mount(svc.Router)
 	go service.RunJobs(ctx, 5*time.Second)
 	go platform.Every(ctx, time.Minute, func(ctx context.Context) { sweep(ctx, svc.Log, service) })

@@ -25,6 +25,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	chargeTimeout := env.Duration("PAYMENTS_CHARGE_TIMEOUT", 2*time.Second)
 	slow := env.Duration("PAYMENTS_SIMULATOR_SLOW", 10*time.Second)
 	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	outboxPubsub := env.String("OUTBOX_PUBSUB_NAME", dapr.OutboxPubsub)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -38,6 +39,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	ports.Routes(svc.Router, service)
 	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}
 	ports.Events(svc.Router, subs, service)
+	dapr.ServeOutbox(sc, kv, svc.Router, subs, "payments", pubsubName, outboxPubsub)
 	subs.Mount(svc.Router)
 	return svc.Run(ctx)
 }

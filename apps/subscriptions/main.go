@@ -36,6 +36,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	store := env.String("SUBSCRIPTIONS_STATE_STORE", "subscriptions-store")
 	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	outboxPubsub := env.String("OUTBOX_PUBSUB_NAME", dapr.OutboxPubsub)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -61,6 +62,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	ports.Routes(svc.Router, service)
 	subs := &pubsub.Subscriptions{PubsubName: pubsubName, DeadLetterTopic: "deadletter", Inbox: kv}
 	ports.Events(svc.Router, subs, service)
+	dapr.ServeOutbox(sc, kv, svc.Router, subs, "subscriptions", pubsubName, outboxPubsub)
 	subs.Mount(svc.Router)
 	seeded := make(chan struct{})
 	svc.AddCheck("plans", func(context.Context) error {

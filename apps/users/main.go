@@ -24,6 +24,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	common := platform.LoadCommon(env, "users")
 	store := env.String("USERS_STATE_STORE", "users-store")
 	pubsubName := env.String("PUBSUB_NAME", "pubsub")
+	outboxPubsub := env.String("OUTBOX_PUBSUB_NAME", dapr.OutboxPubsub)
 	retry := env.Duration("USERS_DELETION_RETRY", 30*time.Second)
 	testHooks := env.Bool("USERS_TEST_HOOKS", false)
 	if err := env.Err(); err != nil {
@@ -33,7 +34,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	slog.SetDefault(svc.Log)
 	sc := dapr.NewSidecar(common)
 	defer sc.Close()
-	service := app.New(dapr.NewStateStore(sc, store), adapters.AuthClient{Invoker: dapr.NewInvoker(sc)},
+	kv := dapr.NewStateStore(sc, store)
+	service := app.New(kv, adapters.AuthClient{Invoker: dapr.NewInvoker(sc)},
 		pubsub.NewRetrying(dapr.NewPublisher(sc, pubsubName)), nil)
 	service.Audit = audit.New(dapr.NewPublisher(sc, pubsubName))
 	if testHooks {
@@ -41,6 +43,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		service.EnableTestHooks(os.Exit)
 	}
 	ports.Routes(svc.Router, service)
+	subs := &pubsub.Subscriptions{PubsubName: pubsubName}
+	dapr.ServeOutbox(sc, kv, svc.Router, subs, "users", pubsubName, outboxPubsub)
+	subs.Mount(svc.Router)
 	go finishDeletions(ctx, svc.Log, service, retry)
 	return svc.Run(ctx)
 }

@@ -16,7 +16,7 @@ type Spec struct {
 	// every service sends, through a platform helper); Publisher is "".
 	Publishers  []string
 	Subscribers []string // app ids
-	Outbox      bool     // committed with its state change (Dapr's transactional outbox)
+	Outbox      bool     // committed with its state change (the outbox: internal/platform/outbox)
 	Doc         string
 }
 
@@ -83,8 +83,9 @@ func Markdown() string {
 	b.WriteString("Every event goes out on the pub/sub component `pubsub` as a CloudEvent 1.0 with JSON data, one topic per\n")
 	b.WriteString("event type. Consumers are idempotent on the CloudEvent `id`, ignore fields they do not know, and drop (to\n")
 	b.WriteString("the `" + DeadLetterTopic + "` topic, logged) an event that lacks a required field. Events marked *outbox*\n")
-	b.WriteString("commit with the state change they announce (Dapr's transactional outbox); the others are published right\n")
-	b.WriteString("after their change commits.\n\n")
+	b.WriteString("are published if and only if the state change they announce commits, under an id fixed before the change\n")
+	b.WriteString("(the transactional outbox of `internal/platform/outbox`: a notice on `pubsub-outbox`, a marker committed\n")
+	b.WriteString("with the change, the publisher's relay); the others are published right after their change commits.\n\n")
 	b.WriteString("| topic | Go type | publisher | subscribers |\n|---|---|---|---|\n")
 	for _, s := range Catalog {
 		pub := strings.Join(s.PublisherApps(), ", ")

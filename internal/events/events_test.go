@@ -163,13 +163,6 @@ func TestPubsubScopesFollowTheCatalog(t *testing.T) {
 		for _, p := range s.PublisherApps() {
 			pub[p] = appendOnce(pub[p], topic)
 		}
-		if s.Publisher != "" {
-			if s.Outbox { // Dapr's outbox goes through an internal topic of the publisher's own
-				internal := "default" + s.Publisher + topic + "outbox"
-				pub[s.Publisher] = appendOnce(pub[s.Publisher], internal)
-				sub[s.Publisher] = appendOnce(sub[s.Publisher], internal)
-			}
-		}
 		for _, a := range s.Subscribers {
 			sub[a] = appendOnce(sub[a], topic)
 			pub[a] = appendOnce(pub[a], DeadLetterTopic)
@@ -192,6 +185,61 @@ func TestPubsubScopesFollowTheCatalog(t *testing.T) {
 				t.Errorf("%s for %s: %v, the catalogue says %v", name, app, got, w)
 			}
 		}
+	}
+}
+
+// components/pubsub-outbox.yaml carries the outbox's notices: each app that
+// announces an outbox event publishes and reads its own notice topic
+// (<app>.outbox) and nothing else, and only those apps load the component.
+func TestOutboxNoticeScopesFollowTheCatalog(t *testing.T) {
+	b, err := os.ReadFile("../../components/pubsub-outbox.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, s := range Catalog {
+		if s.Outbox {
+			if s.Publisher == "" {
+				t.Errorf("%s is an outbox event without one publisher", s.Event.Topic())
+			}
+			want[s.Publisher] = true
+		}
+	}
+	var apps []string
+	for a := range want {
+		apps = append(apps, a)
+	}
+	sort.Strings(apps)
+	for _, name := range []string{"publishingScopes", "subscriptionScopes"} {
+		m := regexp.MustCompile(`(?m)- name: ` + name + `\s*\n\s*value: "([^"]*)"`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("pubsub-outbox.yaml has no %s", name)
+		}
+		got := map[string]string{}
+		for _, part := range strings.Split(string(m[1]), ";") {
+			app, topics, _ := strings.Cut(part, "=")
+			got[app] = topics
+		}
+		for _, a := range apps {
+			if got[a] != a+".outbox" {
+				t.Errorf("%s for %s: %q, want %q", name, a, got[a], a+".outbox")
+			}
+		}
+		if len(got) != len(apps) {
+			t.Errorf("%s lists %v, the outbox publishers are %v", name, got, apps)
+		}
+	}
+	scopes := regexp.MustCompile(`(?s)\nscopes:\n((?:  - \S+\n)+)`).FindSubmatch(b)
+	if scopes == nil {
+		t.Fatal("pubsub-outbox.yaml has no scopes")
+	}
+	var scoped []string
+	for _, l := range strings.Split(strings.TrimSpace(string(scopes[1])), "\n") {
+		scoped = append(scoped, strings.TrimPrefix(strings.TrimSpace(l), "- "))
+	}
+	sort.Strings(scoped)
+	if strings.Join(scoped, ",") != strings.Join(apps, ",") {
+		t.Errorf("pubsub-outbox is scoped to %v, the outbox publishers are %v", scoped, apps)
 	}
 }
 

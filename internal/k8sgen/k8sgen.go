@@ -2,7 +2,7 @@
 // stack runs on, so the cluster cannot drift from them: per app a workload,
 // Service, ServiceAccount, PodDisruptionBudget and (where it scales) a
 // HorizontalPodAutoscaler from dapr.yaml and Apps; per app a Dapr
-// Configuration from config/secure/<app>.yaml; the state, outbox and
+// Configuration from config/secure/<app>.yaml; the state and
 // workflow stores from components/postgres/ with credentials from Secrets;
 // the Resiliency specs as they are; and the pub/sub components, for Redis
 // and for Kafka, with the topic scopes of components/pubsub.yaml.
@@ -105,7 +105,7 @@ func Generate(root string) (Files, error) {
 		sort.Strings(names)
 		out["k8s/components/pubsub-"+broker+"/kustomization.yaml"] = kustomization("kustomize.config.k8s.io/v1alpha1", "Component",
 			"The pub/sub components on "+broker+": pubsub (every app), pubsub-ingest (logging and analytics),\n"+
-				"# pubsub-search and pubsub-live (one consumer group per pod).", names)
+				"# pubsub-outbox (the outbox's notices), pubsub-search and pubsub-live (one consumer group per pod).", names)
 	}
 	handWritten, err := filepath.Glob(filepath.Join(root, "k8s", "base", "*.yaml"))
 	if err != nil {
@@ -604,14 +604,13 @@ func encodeYAML(v any, comment string) ([]byte, error) {
 func val(s string) *string { return &s }
 
 // pubsubs writes the cluster's pub/sub components on one broker: pubsub and
-// pubsub-ingest from their local files (the same settings and topic scopes,
-// with Dapr's outbox topics renamed for the namespace:
-// <namespace><app><topic>outbox, "default" locally), and the two that exist
+// pubsub-ingest and pubsub-outbox from their local files (the same settings
+// and topic scopes), and the two that exist
 // only in a cluster, where an app runs several replicas that must each hear
 // every event: pubsub-search and pubsub-live, one consumer group per pod.
 func pubsubs(root, broker string, appIDs []string) (map[string][]byte, error) {
 	local := map[string]*component{}
-	for _, name := range []string{"pubsub", "pubsub-ingest"} {
+	for _, name := range []string{"pubsub", "pubsub-ingest", "pubsub-outbox"} {
 		raw, err := os.ReadFile(filepath.Join(root, "components", name+".yaml"))
 		if err != nil {
 			return nil, err
@@ -643,6 +642,7 @@ func pubsubs(root, broker string, appIDs []string) (map[string][]byte, error) {
 	comments := map[string]string{
 		"pubsub":        "every app's events, one consumer group per app id",
 		"pubsub-ingest": "the same broker for logging and analytics, with more workers (components/pubsub-ingest.yaml)",
+		"pubsub-outbox": "the outbox's notices, each publisher's own topic <app>.outbox (components/pubsub-outbox.yaml)",
 		"pubsub-search": "search's events with one consumer group per pod (consumerID {podName}), as every replica keeps a whole index",
 		"pubsub-live":   "notifications' broadcast to its own replicas, one consumer group per pod: notifications.delivered wakes the live streams a replica holds",
 	}
@@ -677,7 +677,7 @@ func pubsubs(root, broker string, appIDs []string) (map[string][]byte, error) {
 			switch {
 			case m.Name == "redisHost" || m.Name == "redisPassword":
 			case m.Name == "publishingScopes" || m.Name == "subscriptionScopes":
-				c.Spec.Metadata = append(c.Spec.Metadata, metaItem{Name: m.Name, Value: val(clusterTopics(*m.Value))})
+				c.Spec.Metadata = append(c.Spec.Metadata, metaItem{Name: m.Name, Value: val(sortedTopics(*m.Value))})
 			case m.Name == "consumerID" || broker == "redis":
 				c.Spec.Metadata = append(c.Spec.Metadata, m)
 			}
@@ -691,16 +691,13 @@ func pubsubs(root, broker string, appIDs []string) (map[string][]byte, error) {
 	return out, nil
 }
 
-// clusterTopics renames Dapr's outbox topics for the cluster's namespace.
-func clusterTopics(scopes string) string {
+// sortedTopics lists each app's topics of a scopes value in order.
+func sortedTopics(scopes string) string {
 	var apps []string
 	for _, part := range strings.Split(scopes, ";") {
 		app, topics, _ := strings.Cut(part, "=")
 		var ts []string
 		for _, t := range strings.Split(topics, ",") {
-			if strings.HasPrefix(t, "default"+app) && strings.HasSuffix(t, "outbox") {
-				t = Namespace + strings.TrimPrefix(t, "default")
-			}
 			if t != "" {
 				ts = append(ts, t)
 			}

@@ -47,17 +47,20 @@ func TestAppWithoutSpecFails(t *testing.T) {
 	}
 }
 
-// The cluster's pub/sub keeps the local topic scopes, with Dapr's outbox
-// topics named for the namespace harmonia instead of default.
-func TestOutboxTopicsAreRenamedForTheNamespace(t *testing.T) {
+// The cluster's pub/sub carries the outbox's notices on the same broker,
+// with the local topic scopes: each publisher's own <app>.outbox.
+func TestOutboxNoticesReachTheCluster(t *testing.T) {
 	files, err := k8sgen.Generate(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, broker := range []string{"redis", "kafka"} {
-		b := string(files["k8s/components/pubsub-"+broker+"/pubsub.yaml"])
-		if strings.Contains(b, "defaultalbums") || !strings.Contains(b, "harmoniaalbumstrack.playedoutbox") {
-			t.Errorf("%s: outbox topics not renamed for the namespace:\n%s", broker, b)
+		b := string(files["k8s/components/pubsub-"+broker+"/pubsub-outbox.yaml"])
+		if !strings.Contains(b, "albums=albums.outbox") || !strings.Contains(b, "name: pubsub-outbox") {
+			t.Errorf("%s: no notice component with albums' notice topic:\n%s", broker, b)
+		}
+		if k := string(files["k8s/components/pubsub-"+broker+"/kustomization.yaml"]); !strings.Contains(k, "pubsub-outbox.yaml") {
+			t.Errorf("%s: the notice component is not in the kustomization:\n%s", broker, k)
 		}
 	}
 }

@@ -43,6 +43,15 @@ func freePort(t *testing.T) int {
 // platform's adapter for it.
 func sidecar(t *testing.T, component string) state.KV {
 	t.Helper()
+	_, kv := sidecarFor(t, component, 0)
+	return kv
+}
+
+// sidecarFor starts daprd with the given resources (one file) and, when
+// appPort is set, the app listening there; it returns the sidecar and the
+// adapter of the state store named "store".
+func sidecarFor(t *testing.T, component string, appPort int) (*dapr.Sidecar, *dapr.StateStore) {
+	t.Helper()
 	root, _ := filepath.Abs("../..")
 	daprd := filepath.Join(root, ".bin", "daprd")
 	if _, err := os.Stat(daprd); err != nil {
@@ -53,11 +62,15 @@ func sidecar(t *testing.T, component string) state.KV {
 		t.Fatal(err)
 	}
 	httpPort, grpcPort := freePort(t), freePort(t)
-	cmd := exec.Command(daprd, "--app-id", "contract", "--resources-path", dir,
+	args := []string{"--app-id", "contract", "--resources-path", dir,
 		"--dapr-http-port", strconv.Itoa(httpPort), "--dapr-grpc-port", strconv.Itoa(grpcPort),
 		"--dapr-internal-grpc-port", strconv.Itoa(freePort(t)), "--metrics-port", strconv.Itoa(freePort(t)),
 		"--dapr-listen-addresses", "127.0.0.1", "--placement-host-address", "", "--scheduler-host-address", "",
-		"--log-level", "warn")
+		"--log-level", "warn"}
+	if appPort != 0 {
+		args = append(args, "--app-port", strconv.Itoa(appPort))
+	}
+	cmd := exec.Command(daprd, args...)
 	cmd.Dir = dir
 	log, _ := os.Create(filepath.Join(dir, "daprd.log"))
 	cmd.Stdout, cmd.Stderr = log, log
@@ -70,13 +83,13 @@ func sidecar(t *testing.T, component string) state.KV {
 		_, _ = cmd.Process.Wait()
 		log.Close()
 	})
-	sc := dapr.NewSidecar(platform.Common{DaprHTTPPort: httpPort, DaprGRPCPort: grpcPort})
+	sc := dapr.NewSidecar(platform.Common{AppID: "contract", DaprHTTPPort: httpPort, DaprGRPCPort: grpcPort})
 	t.Cleanup(sc.Close)
 	kv := dapr.NewStateStore(sc, "store")
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		_, _, err := kv.Get(context.Background(), "ping")
 		if err == nil || errors.Is(err, state.ErrNotFound) {
-			return kv
+			return sc, kv
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(filepath.Join(dir, "daprd.log"))

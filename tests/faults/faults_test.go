@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -83,8 +84,12 @@ var (
 	}}
 	duplicates = fault{name: "events delivered a second time", inject: func(t *testing.T, _ *workload) {
 		n := redeliver(t, map[string]string{"track.played": "albums", "payment.succeeded": "payments",
-			"subscription.activated": "subscriptions", "user.registered": "auth", "audit.recorded": ""}, 25)
+			"subscription.activated": "subscriptions", "user.registered": "auth", "audit.recorded": "",
+			"albums.outbox": "albums", "payments.outbox": "payments"}, 25)
 		t.Logf("republished %d captured events with their CloudEvent ids", n)
+	}}
+	orphans = fault{name: "outbox notices whose transaction failed", inject: func(t *testing.T, _ *workload) {
+		orphanOutbox(t, 40)
 	}}
 	dropConnections = fault{name: "PostgreSQL connections terminated", pgOnly: true, inject: func(t *testing.T, _ *workload) {
 		out, err := exec.Command("psql", "-h", "127.0.0.1", "-U", "postgres", "-qtAc",
@@ -113,6 +118,7 @@ func subset() []fault {
 		stopFor("payments", func(t *testing.T) int { return appOf(t, "payments").AppPID }, 15*time.Second),
 		quickly(stopFor("albums' sidecar", func(t *testing.T) int { return appOf(t, "albums").SidecarPID }, 10*time.Second)),
 		duplicates,
+		orphans,
 		dropConnections,
 	}
 }
@@ -130,16 +136,35 @@ func matrix() []fault {
 	return append(fs, subset()[3:]...) // Redis and the rest
 }
 
+// pick is the faults FAULTS names: "" the subset, "all" the whole matrix,
+// else a comma-separated list of parts of fault names ("albums' sidecar,Redis"),
+// each fault whose name holds a part run in the order the parts are named.
+func pick(names string) []fault {
+	switch names {
+	case "":
+		return subset()
+	case "all":
+		return matrix()
+	}
+	var out []fault
+	all := matrix()
+	for _, part := range strings.Split(names, ",") { // a part named twice runs twice
+		for _, f := range all {
+			if part = strings.TrimSpace(part); part != "" && strings.Contains(f.name, part) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 type row struct {
 	fault, duringErrors, recover, afterErrors, invariants string
 }
 
 func TestFaults(t *testing.T) {
 	w := setup(t)
-	faults := subset()
-	if os.Getenv("FAULTS") == "all" {
-		faults = matrix()
-	}
+	faults := pick(os.Getenv("FAULTS"))
 	ctx := context.Background()
 	warm := loadgen.Run(ctx, "warm-up", withDuration(15*time.Second), w.request)
 	t.Logf("warm-up: %.1f/s, errors %v, %s", warm.Achieved, warm.Errors, w.describe())
@@ -565,7 +590,29 @@ func checkLevels(t *testing.T, base levels) []string {
 	if now.rss > base.rss*1.2+8<<20 {
 		out = append(out, fmt.Sprintf("the gateway's memory is %.0f MiB, %.0f MiB before the faults", now.rss/(1<<20), base.rss/(1<<20)))
 	}
+	if len(out) > 0 {
+		saveGoroutines(t)
+	}
 	return out
+}
+
+// saveGoroutines keeps the gateway's goroutine profile (the launcher runs
+// with -pprof: app port + 200) under .data/faults/, to say what it holds.
+func saveGoroutines(t *testing.T) {
+	a := appOf(t, "gateway")
+	resp, err := httpc.Get("http://127.0.0.1:" + strconv.Itoa(a.PprofPort) + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Logf("goroutine profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	dir := filepath.Join(root, ".data", "faults")
+	_ = os.MkdirAll(dir, 0o755)
+	name := filepath.Join(dir, "gateway-goroutines-"+time.Now().UTC().Format("150405")+".txt")
+	if err := os.WriteFile(name, b, 0o644); err == nil {
+		t.Logf("the gateway's goroutines: %s", name)
+	}
 }
 
 func writeReport(t *testing.T, rows []row) {

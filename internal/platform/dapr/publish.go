@@ -2,6 +2,7 @@ package dapr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,38 @@ func (p *Publisher) Publish(ctx context.Context, e events.Event) error {
 	}
 	if err := c.PublishEvent(ctx, p.pubsub, e.Topic(), e, daprc.PublishEventWithContentType("application/json")); err != nil {
 		return fmt.Errorf("publish %s: %w", e.Topic(), err)
+	}
+	return nil
+}
+
+// PublishJSON publishes v as a CloudEvent's JSON data on topic (for
+// messages that are not event contracts: outbox notices).
+func (p *Publisher) PublishJSON(ctx context.Context, topic string, v any) error {
+	c, err := p.sc.Client()
+	if err != nil {
+		return err
+	}
+	if err := c.PublishEvent(ctx, p.pubsub, topic, v, daprc.PublishEventWithContentType("application/json")); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// PublishWithID publishes data as the CloudEvent id on topic (implements
+// outbox.Publisher): a second publication of the same event carries the same
+// id, which consumers skip.
+func (p *Publisher) PublishWithID(ctx context.Context, topic, id string, data json.RawMessage) error {
+	c, err := p.sc.Client()
+	if err != nil {
+		return err
+	}
+	ce, err := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": p.sc.AppID(), "type": "com.dapr.event.sent",
+		"datacontenttype": "application/json", "data": data})
+	if err != nil {
+		return err
+	}
+	if err := c.PublishEvent(ctx, p.pubsub, topic, ce, daprc.PublishEventWithContentType("application/cloudevents+json")); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
 	}
 	return nil
 }

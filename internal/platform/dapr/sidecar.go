@@ -24,6 +24,7 @@ import (
 // status codes, headers and streaming.
 type Sidecar struct {
 	HTTPBase string
+	appID    string
 	apiToken string
 	grpcAddr string
 	HTTP     *http.Client
@@ -41,6 +42,7 @@ func NewSidecar(cfg platform.Common) *Sidecar {
 	daprc.SetLogger(nil) // the SDK's plain-text lines would break the JSON log stream
 	return &Sidecar{
 		HTTPBase: "http://127.0.0.1:" + strconv.Itoa(cfg.DaprHTTPPort),
+		appID:    cfg.AppID,
 		apiToken: cfg.DaprAPIToken,
 		grpcAddr: "127.0.0.1:" + strconv.Itoa(cfg.DaprGRPCPort),
 		HTTP: &http.Client{Transport: &http.Transport{
@@ -49,6 +51,9 @@ func NewSidecar(cfg platform.Common) *Sidecar {
 		}},
 	}
 }
+
+// AppID is the app this sidecar serves.
+func (s *Sidecar) AppID() string { return s.appID }
 
 // Client returns the SDK client, connecting on first use (non-blocking).
 func (s *Sidecar) Client() (daprc.Client, error) {

@@ -2,17 +2,20 @@ package dapr
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
+	"time"
 
 	daprc "github.com/dapr/go-sdk/client"
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/harmonia-music/harmonia/internal/events"
+	"github.com/harmonia-music/harmonia/internal/platform/outbox"
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
@@ -20,8 +23,9 @@ import (
 type StateStore struct {
 	sc   *Sidecar
 	name string
-	// Metadata is sent with every transaction (e.g. the outbox's settings).
+	// Metadata is sent with every transaction.
 	Metadata map[string]string
+	outbox   *OutboxSettings
 }
 
 // NewStateStore names the component (e.g. "auth-store").
@@ -84,30 +88,36 @@ func (s *StateStore) GetManyVersioned(ctx context.Context, keys []string) (map[s
 	return out, nil
 }
 
-// Transact implements state.KV: all operations commit or none does.
+// OutboxSettings make a store's announcing transactions go through the
+// app's outbox (internal/platform/outbox): App names the notice topic
+// (<app>.outbox), Notices publishes the notices (the notice component).
+type OutboxSettings struct {
+	App     string
+	Notices *Publisher
+	Now     func() time.Time
+}
+
+// WithOutbox lets s commit transactions that announce an event (state.Op's
+// Event): each becomes a notice, published first, and a marker committed
+// with the change, which the app's relay publishes (outbox.Mount).
+func (s *StateStore) WithOutbox(o OutboxSettings) *StateStore {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s.outbox = &o
+	return s
+}
+
+// Transact implements state.KV: all operations commit or none does. An op
+// with an Event commits that event's outbox marker too, after its notice
+// went out (a store without WithOutbox refuses it).
 func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
 	c, err := s.sc.Client()
 	if err != nil {
 		return err
 	}
-	store := s.name
 	items := make([]*daprc.StateOperation, 0, len(ops)+1)
-	for _, op := range ops {
-		if op.Event != nil {
-			if err := events.Validate(op.Event.Data); err != nil {
-				return err
-			}
-			// the outbox component for this topic shares this store's table
-			store = OutboxComponent(s.name, op.Event.Topic)
-			data, err := json.Marshal(op.Event.Data)
-			if err != nil {
-				return err
-			}
-			items = append(items, &daprc.StateOperation{Type: daprc.StateOperationTypeUpsert, Item: &daprc.SetStateItem{
-				Key: op.Key, Value: data,
-				Metadata: map[string]string{"outbox.projection": "true", "datacontenttype": "application/json", "contentType": "application/json"},
-			}})
-		}
+	add := func(op state.Op) {
 		it := &daprc.SetStateItem{Key: op.Key, Value: op.Value, Metadata: op.Metadata,
 			Options: &daprc.StateOptions{Consistency: daprc.StateConsistencyStrong, Concurrency: daprc.StateConcurrencyLastWrite}}
 		if op.ETag != "" || op.InsertOnly {
@@ -116,17 +126,12 @@ func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
 		if op.ETag != "" {
 			it.Etag = &daprc.ETag{Value: op.ETag}
 		}
-		if op.TTLSeconds > 0 || op.Event != nil {
+		if op.TTLSeconds > 0 {
+			it.Metadata = maps.Clone(it.Metadata)
 			if it.Metadata == nil {
 				it.Metadata = map[string]string{}
 			}
-		}
-		if op.TTLSeconds > 0 {
 			it.Metadata["ttlInSeconds"] = strconv.Itoa(op.TTLSeconds)
-		}
-		if op.Event != nil { // copied into the outbox's CloudEvent
-			it.Metadata["datacontenttype"] = "application/json"
-			it.Metadata["type"] = op.Event.Topic
 		}
 		typ := daprc.StateOperationTypeUpsert
 		if op.Delete {
@@ -134,22 +139,46 @@ func (s *StateStore) Transact(ctx context.Context, ops []state.Op) error {
 		}
 		items = append(items, &daprc.StateOperation{Type: typ, Item: it})
 	}
-	err = c.ExecuteStateTransaction(ctx, store, s.Metadata, items)
+	for _, op := range ops {
+		if op.Event != nil {
+			marker, err := s.notice(ctx, op.Event)
+			if err != nil {
+				return err
+			}
+			add(marker)
+		}
+		add(op)
+	}
+	err = c.ExecuteStateTransaction(ctx, s.name, s.Metadata, items)
 	if err != nil {
 		if isETagMismatch(err) {
 			return state.ErrConflict
 		}
-		return fmt.Errorf("state transaction %s: %w", store, err)
+		return fmt.Errorf("state transaction %s: %w", s.name, err)
 	}
 	return nil
 }
 
-// OutboxComponent names the state store component that publishes topic
-// through Dapr's transactional outbox for store: "<store>-outbox-<topic>"
-// with dots and underscores as dashes (payments-store-outbox-payment-succeeded). It must
-// point at the same data as store.
-func OutboxComponent(store, topic string) string {
-	return store + "-outbox-" + strings.NewReplacer(".", "-", "_", "-").Replace(topic)
+// notice publishes e's outbox notice and returns the marker to commit.
+// Nothing is written when the notice cannot go out: the change fails as a
+// whole, as it would if the store refused it.
+func (s *StateStore) notice(ctx context.Context, e *state.Event) (state.Op, error) {
+	if err := events.Validate(e.Data); err != nil {
+		return state.Op{}, err
+	}
+	if s.outbox == nil {
+		return state.Op{}, fmt.Errorf("state store %s announces %s but has no outbox (WithOutbox)", s.name, e.Topic)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return state.Op{}, err
+	}
+	now := s.outbox.Now().UTC()
+	n := outbox.Notice{EventID: id.String(), Topic: e.Topic, At: now}
+	if err := s.outbox.Notices.PublishJSON(ctx, outbox.Topic(s.outbox.App), n); err != nil {
+		return state.Op{}, fmt.Errorf("outbox notice for %s: %w", e.Topic, err)
+	}
+	return outbox.MarkerOp(n.EventID, e.Topic, e.Data, now)
 }
 
 // isETagMismatch recognises a lost optimistic-concurrency race: an ETag that

@@ -122,6 +122,13 @@ func On[T events.Event](r *mux.Router, s *Subscriptions, h func(ctx context.Cont
 	})
 }
 
+// OnTopic subscribes h to topic with the CloudEvent as it came (for a topic
+// that carries no event contract, such as an outbox's notices). h's error
+// asks for redelivery unless it wraps ErrDrop.
+func (s *Subscriptions) OnTopic(r *mux.Router, topic string, h func(ctx context.Context, e Event) error) {
+	s.handle(r, topic, h)
+}
+
 func (s *Subscriptions) handle(r *mux.Router, topic string, h handler) {
 	route := "/events/" + topic
 	s.list = append(s.list, subscription{PubsubName: s.PubsubName, Topic: topic, Route: route, DeadLetterTopic: s.DeadLetterTopic})

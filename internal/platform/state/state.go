@@ -33,9 +33,8 @@ type Op struct {
 	InsertOnly bool   // with no ETag: fail if the key exists
 	TTLSeconds int
 	Metadata   map[string]string
-	// Event, when set, is published atomically with this transaction
-	// (Dapr's transactional outbox). A transaction may carry one event, and
-	// then no other upsert: the outbox announces every upsert it commits.
+	// Event, when set, is published if and only if this transaction
+	// commits (the store's outbox: internal/platform/outbox).
 	Event *Event
 }
 

@@ -187,7 +187,7 @@ func TestTransactGivesUpAfterBoundedConflicts(t *testing.T) {
 	}
 }
 
-func TestAnnouncingTransactionHoldsOneUpsert(t *testing.T) {
+func TestAnnouncingTransactionCommitsItsEventOnce(t *testing.T) {
 	ctx := context.Background()
 	kv := state.NewMemory()
 	repo := state.Repo[item]{KV: kv, Prefix: "i|"}
@@ -195,18 +195,19 @@ func TestAnnouncingTransactionHoldsOneUpsert(t *testing.T) {
 	err := state.Transact(ctx, kv, func(tx *state.Tx) error {
 		tx.Announce(ev)
 		_ = repo.Write(tx, "a", &item{N: 1})
+		repo.Remove(tx, "gone")
 		return repo.Write(tx, "b", &item{N: 2})
 	})
-	if err == nil || kv.Len() != 0 {
-		t.Fatalf("two upserts with an outbox event committed: %v", err)
+	if err != nil || kv.Len() != 2 || len(kv.Events) != 1 || kv.Events[0].Topic != "user.deleted" {
+		t.Fatalf("two upserts and a delete: %v, %d keys, events %v", err, kv.Len(), kv.Events)
 	}
+	kv.FailNext = errors.New("the store refused")
 	err = state.Transact(ctx, kv, func(tx *state.Tx) error {
 		tx.Announce(ev)
-		repo.Remove(tx, "gone")
-		return repo.Write(tx, "a", &item{N: 1})
+		return repo.Write(tx, "c", &item{N: 3})
 	})
-	if err != nil || len(kv.Events) != 1 || kv.Events[0].Topic != "user.deleted" {
-		t.Fatalf("one upsert and a delete: %v, events %v", err, kv.Events)
+	if err == nil || len(kv.Events) != 1 {
+		t.Fatalf("a failed transaction announced its event: %v, events %v", err, kv.Events)
 	}
 }
 

@@ -39,10 +39,8 @@ func ConflictPause(ctx context.Context, attempt int) error {
 // read as absent is only created if it is still absent, and a key it never
 // read is written as it is. Build one with Transact; ETags never leave it.
 //
-// The outbox rule: a Tx that announces an event (Announce) holds exactly one
-// upsert (deletes may come with it), because Dapr 1.18's outbox publishes
-// every upsert of its transaction. A change that must write several keys and
-// announce an event needs an app-level outbox (none does today).
+// A Tx may announce one event (Announce): it commits with the change, through
+// the store's outbox (internal/platform/outbox), whatever the Tx writes.
 type Tx struct {
 	kv    KV
 	etags map[string]string // key → ETag read; "" when read as absent
@@ -74,19 +72,11 @@ func (tx *Tx) commit(ctx context.Context) error {
 	if len(tx.ops) == 0 {
 		return nil
 	}
-	if tx.event != nil {
-		upserts := 0
+	if tx.event != nil { // the event commits once, with the first op
 		for i := range tx.ops {
-			if !tx.ops[i].Delete {
-				upserts++
-				tx.ops[i].Event = tx.event
-			} else {
-				tx.ops[i].Event = nil
-			}
+			tx.ops[i].Event = nil
 		}
-		if upserts != 1 {
-			return fmt.Errorf("state: a transaction that announces %s must hold exactly one upsert, not %d", tx.event.Topic, upserts)
-		}
+		tx.ops[0].Event = tx.event
 	}
 	return tx.kv.Transact(ctx, tx.ops)
 }
@@ -120,8 +110,8 @@ func (tx *Tx) stage(op Op) {
 	tx.ops = append(tx.ops, op)
 }
 
-// Announce makes the transaction publish e when it commits (Dapr's
-// transactional outbox): see the outbox rule on Tx.
+// Announce makes the transaction publish e when it commits, and only then
+// (the store's outbox).
 func (tx *Tx) Announce(e *Event) { tx.event = e }
 
 // Read reads id into a new T within tx; the repository's NotFound error
