@@ -3,11 +3,15 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS_UNIT := ./internal/... ./apps/... ./cmd/...
 
-.PHONY: setup run infra build test unit e2e test-postgres test-k8s test-faults test-faults-postgres images k8s bench lint fmt docs clean
+.PHONY: setup setup-browser run infra build test unit e2e test-postgres test-k8s test-faults test-faults-postgres images k8s bench lint fmt docs clean
 
 ## setup: install Redis (apt), Mailpit and the pinned Dapr runtime into .bin/ (idempotent)
 setup:
 	@scripts/setup.sh
+
+## setup-browser: Chromium (apt) and axe-core (npm ci) for the browser tests in e2e
+setup-browser:
+	@scripts/setup-browser.sh
 
 ## run: the whole stack with seed data; Ctrl-C stops everything
 run: setup
@@ -26,13 +30,14 @@ test: setup lint unit e2e
 unit:
 	$(GO) test -race -count=1 $(PKGS_UNIT)
 
-## e2e: black-box tests through the gateway (starts its own stack on a port offset),
-## and the storage contract against real sidecars (SQLite, and PostgreSQL when one answers)
-e2e: setup
+## e2e: black-box tests through the gateway (starts its own stack on a port offset), the
+## web player in headless Chromium, and the storage contract against real sidecars
+## (SQLite, and PostgreSQL when one answers)
+e2e: setup setup-browser
 	$(GO) test -count=1 -timeout 15m ./tests/e2e/... ./tests/contract/...
 
 ## test-postgres: the e2e suite with every state store on PostgreSQL (components/postgres)
-test-postgres: setup
+test-postgres: setup setup-browser
 	@scripts/test-postgres.sh
 
 ## test-faults: break the stack on purpose under load (apps, sidecars and Redis killed,

@@ -16,6 +16,7 @@ import (
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/proxy"
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/ratelimit"
 	"github.com/harmonia-music/harmonia/apps/gateway/internal/routes"
+	"github.com/harmonia-music/harmonia/apps/gateway/internal/web"
 	"github.com/harmonia-music/harmonia/internal/platform"
 	"github.com/harmonia-music/harmonia/internal/platform/dapr"
 	"github.com/harmonia-music/harmonia/internal/platform/token"
@@ -69,6 +70,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		_, _ = w.Write(cfg.OpenAPI)
 	}).Methods(http.MethodGet)
+	site, err := web.Load()
+	if err != nil {
+		return err
+	}
+	svc.Router.PathPrefix("/app/").HandlerFunc(site.Asset).Methods(http.MethodGet, http.MethodHead)
+	for _, p := range web.Pages {
+		svc.Router.HandleFunc(p, site.Page).Methods(http.MethodGet, http.MethodHead)
+	}
+	svc.Log.Info("web player", "base", site.Base(), "bytes", site.Size())
 	// The gateway is the public edge: no app token, and identity headers from
 	// clients are ignored (the proxy strips them and sets its own).
 	handler := ports.Edge(cfg, platform.Chain(svc.Router, platform.RequestContext(svc.Log), platform.Recover()))

@@ -68,6 +68,7 @@ func report(w io.Writer, in devstack.Info, took time.Duration, infra bool) {
 	fmt.Fprintf(w, "\nHarmonia is ready in %s (data: %s, port offset %d)\n\n", took.Round(100*time.Millisecond), in.DataDir, in.PortOffset)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	if in.GatewayURL != "" {
+		fmt.Fprintf(tw, "Web player (open this)\t%s/  (listener@harmonia.local / harmonia-listener)\n", in.GatewayURL)
 		fmt.Fprintf(tw, "Gateway (public API)\t%s/api/v1\n", in.GatewayURL)
 		fmt.Fprintf(tw, "OpenAPI document\t%s/api/v1/openapi.json\n", in.GatewayURL)
 		for _, a := range in.Apps {

@@ -52,7 +52,7 @@ type AppInfo struct {
 	// daprd's) when the launcher runs with -pprof; 0 otherwise.
 	PprofPort          int `json:"pprofPort,omitempty"`
 	SidecarProfilePort int `json:"sidecarProfilePort,omitempty"`
-	SidecarPID      int    `json:"sidecarPid"`
+	SidecarPID         int `json:"sidecarPid"`
 	// DaprAPIToken lets local tools (benchmarks) call this sidecar's API;
 	// stack.json is written readable by its owner only.
 	DaprAPIToken string `json:"daprApiToken"`

@@ -124,3 +124,55 @@ func TestNobodyReachesAnotherUsersData(t *testing.T) {
 	expectProblem(t, do(t, "DELETE", stack.GatewayURL+"/internal/accounts/"+b.UserID, a.AccessToken, nil), 404, "")
 	expect(t, login(t, b.Email, b.Password), 200)
 }
+
+// The player's saved state (queue, position, volume) is the listener's
+// own: bad input names its field, and another listener reads only theirs.
+func TestPlayerStateIsSavedPerListener(t *testing.T) {
+	a, b := newAccount(t), newAccount(t)
+	var empty struct {
+		TrackIDs []string `json:"trackIds"`
+		Index    int      `json:"index"`
+	}
+	r := do(t, "GET", gw+"/me/player", a.AccessToken, nil)
+	expect(t, r, 200)
+	r.json(t, &empty)
+	if empty.TrackIDs == nil || len(empty.TrackIDs) != 0 {
+		t.Fatalf("a new listener's queue: %s", r.Body)
+	}
+	ids := publishedTracks(t, 3)
+	r = do(t, "PUT", gw+"/me/player", a.AccessToken, map[string]any{"trackIds": ids, "index": 1, "positionMs": 4200, "volume": 0.5})
+	expect(t, r, 200)
+	var got struct {
+		TrackIDs   []string `json:"trackIds"`
+		Index      int      `json:"index"`
+		PositionMs int64    `json:"positionMs"`
+		Volume     float64  `json:"volume"`
+	}
+	do(t, "GET", gw+"/me/player", a.AccessToken, nil).json(t, &got)
+	if strings.Join(got.TrackIDs, ",") != strings.Join(ids, ",") || got.Index != 1 || got.PositionMs != 4200 || got.Volume != 0.5 {
+		t.Fatalf("saved state: %+v", got)
+	}
+	// b sees an empty queue, not a's
+	do(t, "GET", gw+"/me/player", b.AccessToken, nil).json(t, &got)
+	if len(got.TrackIDs) != 0 {
+		t.Fatalf("another listener read a's queue: %+v", got)
+	}
+	for _, c := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"index": 0, "positionMs": 0}, "trackIds"},
+		{map[string]any{"trackIds": []string{"not-a-track"}, "index": 0, "positionMs": 0}, "trackIds[0]"},
+		{map[string]any{"trackIds": ids, "index": 3, "positionMs": 0}, "index"},
+		{map[string]any{"trackIds": ids, "index": 0, "positionMs": -1}, "positionMs"},
+		{map[string]any{"trackIds": ids, "index": 0, "positionMs": 0, "volume": 2}, "volume"},
+	} {
+		expectProblem(t, do(t, "PUT", gw+"/me/player", a.AccessToken, c.body), 400, c.field)
+	}
+	// a failed write changed nothing
+	do(t, "GET", gw+"/me/player", a.AccessToken, nil).json(t, &got)
+	if got.Index != 1 || len(got.TrackIDs) != 3 {
+		t.Fatalf("a refused write changed the state: %+v", got)
+	}
+	expect(t, do(t, "GET", gw+"/me/player", "", nil), 401)
+}

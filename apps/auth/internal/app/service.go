@@ -140,6 +140,9 @@ type Tokens struct {
 	RefreshToken string `json:"refreshToken"`
 	TokenType    string `json:"tokenType"`
 	ExpiresIn    int    `json:"expiresIn"`
+	// RefreshExpiresIn is how long the refresh token lasts, in seconds (a
+	// browser's session cookie at the gateway lives as long).
+	RefreshExpiresIn int `json:"refreshExpiresIn"`
 }
 
 // RegisterInput is a sign-up request.
@@ -397,7 +400,7 @@ func (s *Service) issue(ctx context.Context, acc *domain.Account, familyID strin
 		return Tokens{}, err
 	}
 	return Tokens{UserID: acc.ID, AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
-		ExpiresIn: int(s.cfg.AccessTTL.Seconds())}, nil
+		ExpiresIn: int(s.cfg.AccessTTL.Seconds()), RefreshExpiresIn: int(s.cfg.RefreshTTL.Seconds())}, nil
 }
 
 func (s *Service) newRefresh(ctx context.Context, userID, familyID string, now time.Time) (string, error) {

@@ -196,6 +196,10 @@ func Handler(rt routes.Route, cfg Config, d Deps) http.Handler {
 			defer stop()
 			w, r = dw, r.WithContext(ctx)
 		}
+		if kind := sessionOf(rt.Path); kind != noSession && wantsSession(r) {
+			serveSession(kind, w, proxy.WithCaller(r, caller), fwd)
+			return
+		}
 		fwd.ServeHTTP(w, proxy.WithCaller(r, caller))
 	})
 }

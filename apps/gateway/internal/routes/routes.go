@@ -67,6 +67,8 @@ var Table = []Route{
 	{Method: "DELETE", Path: "/api/v1/me", App: "users", Access: User},
 	{Method: "GET", Path: "/api/v1/me/preferences", App: "users", Access: User},
 	{Method: "PUT", Path: "/api/v1/me/preferences", App: "users", Access: User},
+	{Method: "GET", Path: "/api/v1/me/player", App: "users", Access: User},
+	{Method: "PUT", Path: "/api/v1/me/player", App: "users", Access: User},
 	{Method: "GET", Path: "/api/v1/me/following", App: "users", Access: User},
 	{Method: "PUT", Path: "/api/v1/me/following/{artistId}", App: "users", Access: User},
 	{Method: "DELETE", Path: "/api/v1/me/following/{artistId}", App: "users", Access: User},

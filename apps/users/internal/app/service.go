@@ -41,6 +41,7 @@ type Service struct {
 	kv        state.KV
 	profiles  state.Repo[domain.Profile]
 	prefs     state.Repo[domain.Preferences]
+	player    state.Repo[domain.Player]
 	following state.Repo[domain.Following]
 	deleted   state.Repo[domain.Tombstone]
 	deletions state.Repo[domain.Deletions]
@@ -62,6 +63,7 @@ func New(kv state.KV, accounts Accounts, pub Publisher, now func() time.Time) *S
 		kv:        kv,
 		profiles:  state.Repo[domain.Profile]{KV: kv, Prefix: "profile|", NotFound: domain.ErrProfileNotFound},
 		prefs:     state.Repo[domain.Preferences]{KV: kv, Prefix: "prefs|"},
+		player:    state.Repo[domain.Player]{KV: kv, Prefix: "player|"},
 		following: state.Repo[domain.Following]{KV: kv, Prefix: "following|"},
 		deleted:   state.Repo[domain.Tombstone]{KV: kv, Prefix: "deleted|", TTL: TombstoneTTL},
 		deletions: state.Repo[domain.Deletions]{KV: kv, Prefix: "deletions|"},
@@ -312,6 +314,31 @@ func (s *Service) SetPreferences(ctx context.Context, userID string, p domain.Pr
 	return &p, nil
 }
 
+// Player is where the caller's player stands (an empty queue at first).
+func (s *Service) Player(ctx context.Context, userID string) (*domain.Player, error) {
+	if _, err := s.Get(ctx, userID); err != nil {
+		return nil, err
+	}
+	p, err := s.player.Get(ctx, userID)
+	if errors.Is(err, state.ErrNotFound) {
+		return &domain.Player{TrackIDs: []string{}, Volume: 1}, nil
+	}
+	return p, err
+}
+
+// SetPlayer saves where the caller's player stands (the ports checked its
+// shape: ids, bounds).
+func (s *Service) SetPlayer(ctx context.Context, userID string, p domain.Player) (*domain.Player, error) {
+	if _, err := s.Get(ctx, userID); err != nil {
+		return nil, err
+	}
+	p.UpdatedAt = s.now().UTC()
+	if err := s.player.Put(ctx, userID, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
 // Following lists the artists the caller follows.
 func (s *Service) Following(ctx context.Context, userID string) ([]string, error) {
 	f, err := s.following.Get(ctx, userID)
@@ -530,6 +557,7 @@ func (s *Service) finishDeletion(ctx context.Context, userID string, hook func(c
 		}
 		s.profiles.Remove(tx, userID)
 		s.prefs.Remove(tx, userID)
+		s.player.Remove(tx, userID)
 		s.following.Remove(tx, userID)
 		if err := s.deleted.Insert(tx, userID, &domain.Tombstone{DeletedAt: s.now().UTC()}); err != nil {
 			return err

@@ -69,6 +69,19 @@ func DefaultPreferences() Preferences {
 	return Preferences{FavouriteGenres: []string{}, Notifications: Channels{Email: true, InApp: true}}
 }
 
+// Player is where a listener's player stands, saved so a reload (or another
+// device) picks it up: the queue of tracks, the one playing, and how far in.
+type Player struct {
+	TrackIDs   []string  `json:"trackIds"`
+	Index      int       `json:"index"`
+	PositionMs int64     `json:"positionMs"`
+	Volume     float64   `json:"volume"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+// MaxQueue bounds a saved queue.
+const MaxQueue = 500
+
 // MaxGenres bounds favourite genres.
 const MaxGenres = 20
 

@@ -3,8 +3,10 @@ package ports
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/harmonia-music/harmonia/apps/users/internal/app"
@@ -21,6 +23,8 @@ func Routes(r *mux.Router, s *app.Service) {
 	r.HandleFunc("/api/v1/me", h.delete).Methods(http.MethodDelete)
 	r.HandleFunc("/api/v1/me/preferences", h.prefs).Methods(http.MethodGet)
 	r.HandleFunc("/api/v1/me/preferences", h.setPrefs).Methods(http.MethodPut)
+	r.HandleFunc("/api/v1/me/player", h.player).Methods(http.MethodGet)
+	r.HandleFunc("/api/v1/me/player", h.setPlayer).Methods(http.MethodPut)
 	r.HandleFunc("/api/v1/me/following", h.following).Methods(http.MethodGet)
 	r.HandleFunc("/api/v1/me/following/{artistId}", h.follow).Methods(http.MethodPut)
 	r.HandleFunc("/api/v1/me/following/{artistId}", h.unfollow).Methods(http.MethodDelete)
@@ -150,6 +154,72 @@ func (h handlers) setPrefs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	platform.WriteJSON(w, http.StatusOK, preferencesOf(p))
+}
+
+func (h handlers) player(w http.ResponseWriter, r *http.Request) {
+	uid, ok := platform.SignedInUser(w, r)
+	if !ok {
+		return
+	}
+	p, err := h.s.Player(r.Context(), uid)
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, playerOf(p))
+}
+
+// playerBody is a full replacement of the player's state.
+type playerBody struct {
+	TrackIDs   *[]string `json:"trackIds"`
+	Index      *int      `json:"index"`
+	PositionMs *int64    `json:"positionMs"`
+	Volume     *float64  `json:"volume"`
+}
+
+func (h handlers) setPlayer(w http.ResponseWriter, r *http.Request) {
+	uid, ok := platform.SignedInUser(w, r)
+	if !ok {
+		return
+	}
+	var in playerBody
+	if err := platform.DecodeJSON(w, r, &in); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	var v platform.Validation
+	v.Check(in.TrackIDs != nil, "trackIds", "is required (use [] for an empty queue)")
+	v.Check(in.Index != nil, "index", "is required")
+	v.Check(in.PositionMs != nil, "positionMs", "is required")
+	if err := v.Err(); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	ids := *in.TrackIDs
+	v.Check(len(ids) <= domain.MaxQueue, "trackIds", "holds at most %d tracks", domain.MaxQueue)
+	for i, id := range ids {
+		if _, err := uuid.Parse(id); err != nil {
+			v.Check(false, fmt.Sprintf("trackIds[%d]", i), "must be a track id")
+			break
+		}
+	}
+	v.Check(*in.Index >= 0 && (*in.Index < len(ids) || (len(ids) == 0 && *in.Index == 0)), "index", "must point into trackIds")
+	v.Check(*in.PositionMs >= 0 && *in.PositionMs <= 24*3600*1000, "positionMs", "must be between 0 and a day, in milliseconds")
+	vol := 1.0
+	if in.Volume != nil {
+		vol = *in.Volume
+		v.Check(vol >= 0 && vol <= 1, "volume", "must be between 0 and 1")
+	}
+	if err := v.Err(); err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	p, err := h.s.SetPlayer(r.Context(), uid, domain.Player{TrackIDs: ids, Index: *in.Index, PositionMs: *in.PositionMs, Volume: vol})
+	if err != nil {
+		platform.WriteError(w, r, err)
+		return
+	}
+	platform.WriteJSON(w, http.StatusOK, playerOf(p))
 }
 
 func (h handlers) following(w http.ResponseWriter, r *http.Request) {

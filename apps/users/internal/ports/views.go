@@ -71,3 +71,20 @@ func preferencesOf(p *domain.Preferences) preferencesView {
 type deletionView struct {
 	Status string `json:"status"` // "deleting"
 }
+
+// playerView is where the listener's player stands.
+type playerView struct {
+	TrackIDs   []string  `json:"trackIds"`
+	Index      int       `json:"index"`
+	PositionMs int64     `json:"positionMs"`
+	Volume     float64   `json:"volume"`
+	UpdatedAt  time.Time `json:"updatedAt,omitzero"`
+}
+
+func playerOf(p *domain.Player) playerView {
+	ids := p.TrackIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	return playerView{TrackIDs: ids, Index: p.Index, PositionMs: p.PositionMs, Volume: p.Volume, UpdatedAt: p.UpdatedAt}
+}
