@@ -49,6 +49,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	ports.Events(svc.Router, subs, service)
 	dapr.ServeOutbox(sc, kv, svc.Router, subs, "albums", pubsubName, outboxPubsub)
 	subs.Mount(svc.Router)
+	go migrateAudio(ctx, svc.Log, service)
 	go func() { // trending counts reach the store every few seconds
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
@@ -67,4 +68,24 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}()
 	return svc.Run(ctx)
+}
+
+// migrateAudio stores in chunks the audio stored whole before chunking (at
+// start, until it succeeds once: the sidecar may not answer yet).
+func migrateAudio(ctx context.Context, log *slog.Logger, s *app.Service) {
+	for wait := time.Second; ; wait = min(wait*2, time.Minute) {
+		n, err := s.MigrateAudio(ctx)
+		if err == nil {
+			if n > 0 {
+				log.Info("audio migrated to chunks", slog.Int("tracks", n))
+			}
+			return
+		}
+		log.Warn("audio migration to chunks failed; trying again", slog.String("error", err.Error()), slog.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }

@@ -74,7 +74,7 @@ type options struct {
 	scenarios                       string
 	floorRate, readRate, loginRate  float64
 	mixRate, checkoutRate           float64
-	searchRate                      float64
+	searchRate, streamRate          float64
 	notifyReleases, fanoutFollowers int
 	auditEvents, auditEntries       int
 	auditQueryRate                  float64
@@ -87,7 +87,7 @@ type options struct {
 
 func run(ctx context.Context) error {
 	var o options
-	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,notify,fanout,checkout,audit,analytics", "scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,stream,notify,fanout,checkout,audit,analytics", "scenarios to run, in order")
 	flag.IntVar(&o.analyticsPlays, "analytics-plays", 10_000, "analytics scenario: track.played events sent at once, then counted exactly")
 	flag.IntVar(&o.analyticsStored, "analytics-stored", 1_000_000, "analytics scenario: plays (their rollups, generated) behind the 30-day reports")
 	flag.Float64Var(&o.analyticsQueryRate, "analytics-query-rate", 50, "analytics scenario: reports per second")
@@ -102,6 +102,7 @@ func run(ctx context.Context) error {
 	flag.Float64Var(&o.mixRate, "mix-rate", 300, "mix scenario requests per second")
 	flag.Float64Var(&o.checkoutRate, "checkout-rate", 50, "checkouts started per second")
 	flag.Float64Var(&o.searchRate, "search-rate", 300, "suggest and search scenarios: requests per second")
+	flag.Float64Var(&o.streamRate, "stream-rate", 100, "stream scenario: requests per second (ranges after seeks, and whole tracks)")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured time per scenario")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured warm-up per scenario")
 	flag.IntVar(&o.conns, "conns", 16, "connections")
@@ -211,6 +212,12 @@ func run(ctx context.Context) error {
 			res.Summarize(lat)
 			res.Errors, res.Achieved = failed, rate
 			res.Notes = fmt.Sprintf("latency: from sending POST /api/v1/subscriptions to activation (the subscription's periodStart); achieved = completed checkouts per second; the POST alone: p50 %.1f ms, p99 %.1f ms", post.P50, post.P99)
+		case "stream":
+			r, err := streamScenario(ctx, mainStack, fx.base, o.streamRate, o.warmup, o.duration, o.conns)
+			if err != nil {
+				return err
+			}
+			res = r
 		case "audit":
 			ingest, err := auditIngest(ctx, mainStack, o.auditEvents)
 			if err != nil {

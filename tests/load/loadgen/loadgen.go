@@ -28,6 +28,9 @@ type Config struct {
 	Conns    int           // concurrent connections (workers)
 	Timeout  time.Duration // per request
 	Procs    map[string]int
+	// PeakRSS samples the processes' resident memory every 100 ms of the
+	// measured window (Result.PeakRSSMB).
+	PeakRSS bool
 }
 
 // Result is what a run measured. Times are in milliseconds.
@@ -46,6 +49,7 @@ type Result struct {
 	Mean        float64            `json:"meanMs"`
 	CPUPerReqMs map[string]float64 `json:"cpuMsPerRequest"`
 	RSSMB       map[string]float64 `json:"rssMb"`
+	PeakRSSMB   map[string]float64 `json:"peakRssMb,omitempty"`
 	Notes       string             `json:"notes,omitempty"`
 }
 
@@ -88,10 +92,16 @@ func Run(ctx context.Context, name string, cfg Config, req Request) Result {
 	start := time.Now()
 	var before map[string]procStat
 	var measureStart time.Time
+	var stopPeak, peakDone chan struct{}
+	peak := map[string]float64{}
 	for i := 0; i < total; i++ {
 		intended := start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))
 		if i == warm {
 			before, measureStart = readProcs(cfg.Procs), intended
+			if cfg.PeakRSS {
+				stopPeak, peakDone = make(chan struct{}), make(chan struct{})
+				go samplePeak(cfg.Procs, peak, stopPeak, peakDone)
+			}
 		}
 		if d := time.Until(intended); d > 0 {
 			select {
@@ -107,6 +117,10 @@ func Run(ctx context.Context, name string, cfg Config, req Request) Result {
 	}
 	close(jobs)
 	wg.Wait()
+	if stopPeak != nil {
+		close(stopPeak)
+		<-peakDone
+	}
 	// the next run has a client of its own: this one's connections must not
 	// linger (idle, each holds a goroutine in the server) and be counted
 	// against whatever is measured next
@@ -115,6 +129,9 @@ func Run(ctx context.Context, name string, cfg Config, req Request) Result {
 	after := readProcs(cfg.Procs)
 
 	res := Result{Scenario: name, Rate: cfg.Rate, Errors: map[string]int{}, CPUPerReqMs: map[string]float64{}, RSSMB: map[string]float64{}}
+	if cfg.PeakRSS {
+		res.PeakRSSMB = peak
+	}
 	var lat []float64
 	for _, s := range samples[warm:total] {
 		ms := float64(s.latency.Microseconds()) / 1000
@@ -180,4 +197,21 @@ func readProcs(pids map[string]int) map[string]procStat {
 			rssMB: float64(rssPages*int64(os.Getpagesize())) / (1 << 20)}
 	}
 	return out
+}
+
+// samplePeak keeps the largest resident memory of each process until stop.
+func samplePeak(pids map[string]int, peak map[string]float64, stop, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for name, st := range readProcs(pids) {
+			peak[name] = max(peak[name], st.rssMB)
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
 }

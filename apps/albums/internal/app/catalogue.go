@@ -349,11 +349,13 @@ func (s *Service) UploadAudio(ctx context.Context, v domain.Viewer, trackID stri
 		return t, nil // the same file again: nothing to do
 	}
 	key := "tracks/" + trackID + "/" + digest[:16] + "." + info.Format
-	if err := s.media.Put(ctx, key, data); err != nil {
+	n, err := s.storeChunks(ctx, key, data, digest)
+	if err != nil {
 		return nil, err
 	}
 	audio := &domain.Audio{Key: key, Format: info.Format, MimeType: info.MimeType, Size: len(data),
-		DurationMs: info.Duration.Milliseconds(), SHA256: digest, UploadedAt: s.now().UTC()}
+		DurationMs: info.Duration.Milliseconds(), SHA256: digest, UploadedAt: s.now().UTC(),
+		ChunkSize: ChunkSize, Chunks: n, DataStart: info.DataStart, BlockAlign: info.BlockAlign}
 	defer s.forget()
 	return s.tracks.Update(ctx, trackID, func(tr *domain.Track) error { tr.Audio = audio; return nil })
 }

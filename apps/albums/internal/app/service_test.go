@@ -106,12 +106,12 @@ func TestStreamFallsBackToPreview(t *testing.T) {
 
 	f.ents.err = platform.E(platform.KindUnavailable, "down", "subscriptions is down")
 	st, err := f.s.Stream(ctx, f.fan, tr.ID)
-	if err != nil || !st.Preview || len(st.Data) >= full || st.PreviewLength != f.s.cfg.PreviewLength {
-		t.Fatalf("subscriptions down must mean a preview of the configured length: %v %v %d %v", err, st.Preview, len(st.Data), st.PreviewLength)
+	if err != nil || !st.Preview || int(st.Size) >= full || st.PreviewLength != f.s.cfg.PreviewLength {
+		t.Fatalf("subscriptions down must mean a preview of the configured length: %v %v %d %v", err, st.Preview, int(st.Size), st.PreviewLength)
 	}
 	f.ents.err, f.ents.full = nil, true
 	st, _ = f.s.Stream(ctx, f.fan, tr.ID)
-	if st.Preview || len(st.Data) != full {
+	if st.Preview || int(st.Size) != full {
 		t.Fatal("a paid plan must hear the whole track")
 	}
 	calls := f.ents.calls

@@ -1,8 +1,11 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -13,9 +16,12 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/state"
 )
 
-// Stream is what a play serves.
+// Stream is what a play serves: Body reads Size bytes, from the stored
+// chunks a chunk at a time (or from memory for a file stored before
+// chunking, until it is migrated).
 type Stream struct {
-	Data    []byte
+	Body    io.ReadSeeker
+	Size    int64
 	Audio   domain.Audio
 	Preview bool
 	// PreviewLength is how much a preview lets the listener hear (the
@@ -28,8 +34,9 @@ type Stream struct {
 }
 
 // Stream returns the bytes a viewer may hear: the whole file with a paid
-// plan (or for the artist's account and admins), else a preview. Streaming
-// never fails because subscriptions is slow or down: that means a preview.
+// plan (or for the artist's account and admins), else a preview cut from
+// the first chunks. Streaming never fails because subscriptions is slow or
+// down: that means a preview.
 func (s *Service) Stream(ctx context.Context, v domain.Viewer, trackID string) (*Stream, error) {
 	t, al, artist, err := s.visibleTrack(ctx, v, trackID)
 	if err != nil {
@@ -42,22 +49,45 @@ func (s *Service) Stream(ctx context.Context, v domain.Viewer, trackID string) (
 	if !full {
 		full = s.fullAccess(ctx, v.UserID)
 	}
-	data, err := s.media.Get(ctx, t.Audio.Key)
-	if err != nil {
-		return nil, err
-	}
-	st := &Stream{Data: data, Audio: *t.Audio, Modified: t.Audio.UploadedAt, Track: t, ETag: `"` + t.Audio.SHA256[:20] + `"`}
+	a := *t.Audio
+	st := &Stream{Audio: a, Modified: a.UploadedAt, Track: t, ETag: `"` + a.SHA256[:20] + `"`, Size: int64(a.Size)}
 	if al != nil {
 		st.Genre = al.Genre
 	}
+	if a.ChunkSize == 0 { // one object, stored before chunking
+		data, err := s.media.Get(ctx, a.Key)
+		if err != nil {
+			return nil, err
+		}
+		if !full {
+			st.Preview, st.PreviewLength = true, s.cfg.PreviewLength
+			if info, err := domain.ProbeAudio(data); err == nil && info.Duration > s.cfg.PreviewLength {
+				data = domain.Preview(data, info, s.cfg.PreviewLength)
+				st.ETag = `"` + a.SHA256[:20] + `-preview"`
+			}
+		}
+		st.Body, st.Size = bytes.NewReader(data), int64(len(data))
+		return st, nil
+	}
+	f := newChunkFile(ctx, s.media, a, int64(a.Size))
 	if !full { // preview mode; a file shorter than the preview is served whole
 		st.Preview, st.PreviewLength = true, s.cfg.PreviewLength
-		info, err := domain.ProbeAudio(data)
-		if err == nil && info.Duration > s.cfg.PreviewLength {
-			st.Data = domain.Preview(data, info, s.cfg.PreviewLength)
-			st.ETag = `"` + t.Audio.SHA256[:20] + `-preview"`
+		if keep := domain.PreviewLength(a.Size, a.Info(), s.cfg.PreviewLength); keep < a.Size {
+			f.size, st.Size = int64(keep), int64(keep)
+			st.ETag = `"` + a.SHA256[:20] + `-preview"`
+			if a.Format == "wav" {
+				first, err := f.chunk(0)
+				if err != nil {
+					return nil, err
+				}
+				if a.DataStart > len(first) {
+					return nil, fmt.Errorf("track %s: the WAV header is longer than a chunk", t.ID)
+				}
+				f.head = domain.PreviewHeader(first[:a.DataStart], keep)
+			}
 		}
 	}
+	st.Body = f
 	return st, nil
 }
 

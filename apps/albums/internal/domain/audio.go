@@ -17,6 +17,8 @@ type AudioInfo struct {
 	// DataStart is where the audio payload begins (after headers); a preview
 	// keeps everything before it.
 	DataStart int
+	// BlockAlign is the bytes of one frame of a WAV file (0 for the others).
+	BlockAlign int
 }
 
 // ErrNotAudio is returned for content that is not MP3, Ogg, WAV or FLAC.
@@ -76,7 +78,7 @@ func probeWAV(b []byte) (AudioInfo, error) {
 			if size <= 0 {
 				return info, ErrNotAudio
 			}
-			info.DataStart = body
+			info.DataStart, info.BlockAlign = body, blockAlign
 			info.Duration = time.Duration(int64(size) * int64(time.Second) / int64(byteRate))
 			return info, nil
 		}
@@ -263,23 +265,50 @@ func probeMP3(b []byte) (AudioInfo, error) {
 // file; for the other formats decoders stop at the cut. A file no longer
 // than limit is returned whole.
 func Preview(b []byte, info AudioInfo, limit time.Duration) []byte {
-	if info.Duration <= limit || info.Duration <= 0 {
+	if info.BlockAlign == 0 && info.Format == "wav" {
+		info.BlockAlign = wavBlockAlign(b)
+	}
+	keep := PreviewLength(len(b), info, limit)
+	if keep == len(b) {
 		return b
 	}
-	payload := len(b) - info.DataStart
+	out := append([]byte(nil), b[:keep]...)
+	if info.Format == "wav" {
+		copy(out, PreviewHeader(b[:info.DataStart], keep))
+	}
+	return out
+}
+
+// PreviewLength is how many bytes of a file of size bytes a preview of
+// limit keeps: the headers and the payload that plays in limit (whole WAV
+// frames); size when the file is no longer than limit.
+func PreviewLength(size int, info AudioInfo, limit time.Duration) int {
+	if info.Duration <= limit || info.Duration <= 0 {
+		return size
+	}
+	payload := size - info.DataStart
 	keep := info.DataStart + int(int64(payload)*int64(limit)/int64(info.Duration))
 	if info.Format == "wav" {
-		align := info.Channels * 2
-		if blk := wavBlockAlign(b); blk > 0 {
-			align = blk
+		align := info.BlockAlign
+		if align <= 0 {
+			align = info.Channels * 2
 		}
 		keep -= (keep - info.DataStart) % align
-		out := append([]byte(nil), b[:keep]...)
-		binary.LittleEndian.PutUint32(out[4:8], uint32(len(out)-8))
-		binary.LittleEndian.PutUint32(out[info.DataStart-4:info.DataStart], uint32(keep-info.DataStart))
-		return out
 	}
-	return b[:keep]
+	return keep
+}
+
+// PreviewHeader is a WAV file's header (its first DataStart bytes)
+// rewritten for a file cut at keep bytes.
+func PreviewHeader(head []byte, keep int) []byte {
+	out := append([]byte(nil), head...)
+	if len(out) >= 12 {
+		binary.LittleEndian.PutUint32(out[4:8], uint32(keep-8))
+	}
+	if n := len(out); n >= 8 {
+		binary.LittleEndian.PutUint32(out[n-4:n], uint32(keep-n))
+	}
+	return out
 }
 
 func wavBlockAlign(b []byte) int {

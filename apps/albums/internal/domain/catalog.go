@@ -60,6 +60,21 @@ type Audio struct {
 	DurationMs int64     `json:"durationMs"`
 	SHA256     string    `json:"sha256"`
 	UploadedAt time.Time `json:"uploadedAt"`
+	// ChunkSize and Chunks say how the file is stored: Chunks objects of
+	// ChunkSize bytes (the last shorter) under Key's chunk keys. 0: one
+	// object under Key (stored before chunking; migrated at start).
+	ChunkSize int `json:"chunkSize,omitempty"`
+	Chunks    int `json:"chunks,omitempty"`
+	// DataStart and BlockAlign are the probe's (a preview is cut from them
+	// without reading the whole file).
+	DataStart  int `json:"dataStart,omitempty"`
+	BlockAlign int `json:"blockAlign,omitempty"`
+}
+
+// Info is what a preview needs of the probe.
+func (a Audio) Info() AudioInfo {
+	return AudioInfo{Format: a.Format, MimeType: a.MimeType, Duration: time.Duration(a.DurationMs) * time.Millisecond,
+		DataStart: a.DataStart, BlockAlign: a.BlockAlign}
 }
 
 // Track is one song on an album.

@@ -2,7 +2,6 @@
 package ports
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -328,7 +327,7 @@ func (h handlers) stream(w http.ResponseWriter, r *http.Request) {
 		platform.WriteError(w, r, err)
 		return
 	}
-	size := int64(len(st.Data))
+	size := st.Size
 	start, ok := checkRange(r.Header.Get("Range"), size)
 	if !ok {
 		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
@@ -353,7 +352,7 @@ func (h handlers) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		h.s.Played(r.Context(), v, st, device)
 	}
-	http.ServeContent(w, r, "", st.Modified, bytes.NewReader(st.Data))
+	http.ServeContent(w, r, "", st.Modified, st.Body)
 }
 
 // checkRange validates a Range header (so a bad one gets a problem, not Go's
