@@ -56,12 +56,12 @@ func Start(root, launcher string, args, env []string, out io.Writer, dataDir str
 		}
 		select {
 		case err := <-s.exited:
-			return nil, fmt.Errorf("launcher exited before the stack was ready (%v)", err)
+			return nil, fmt.Errorf("launcher exited before the stack was ready (%v)%s", err, ErrorLines(dataDir, 10))
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = s.Stop()
-			return nil, fmt.Errorf("stack not ready in %s", wait)
+			return nil, fmt.Errorf("stack not ready in %s%s", wait, ErrorLines(dataDir, 10))
 		}
 	}
 }
@@ -103,4 +103,32 @@ func Tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ErrorLines is the last n error lines of each app's log under
+// <dataDir>/logs (apps log JSON with "level":"ERROR"), headed by the log's
+// name, so a stack that failed to start says why after its folder is gone.
+func ErrorLines(dataDir string, n int) string {
+	logs, _ := filepath.Glob(filepath.Join(dataDir, "logs", "*.log"))
+	var b strings.Builder
+	for _, path := range logs {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var hits []string
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, "level=error") || strings.Contains(line, "level=fatal") {
+				hits = append(hits, line)
+			}
+		}
+		if len(hits) == 0 {
+			continue
+		}
+		if len(hits) > n {
+			hits = hits[len(hits)-n:]
+		}
+		fmt.Fprintf(&b, "\n--- %s (last %d error lines)\n%s", filepath.Base(path), len(hits), strings.Join(hits, "\n"))
+	}
+	return b.String()
 }

@@ -13,6 +13,7 @@ import (
 
 	daprc "github.com/dapr/go-sdk/client"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
@@ -55,6 +56,10 @@ func NewSidecar(cfg platform.Common) *Sidecar {
 // AppID is the app this sidecar serves.
 func (s *Sidecar) AppID() string { return s.appID }
 
+// unaryWait bounds a sidecar call whose caller set no deadline: a call made
+// while the sidecar is down waits for it this long, then fails.
+const unaryWait = 30 * time.Second
+
 // Client returns the SDK client, connecting on first use (non-blocking).
 func (s *Sidecar) Client() (daprc.Client, error) {
 	s.once.Do(func() {
@@ -69,8 +74,22 @@ func (s *Sidecar) Client() (daprc.Client, error) {
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			// audio files travel through bindings: allow messages larger than gRPC's 4 MiB
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
+			// The sidecar is local and may start after the app or be
+			// restarted: reconnect within a second (gRPC's default backoff
+			// grows to two minutes, and meanwhile every call failed at once:
+			// a seed import right after start answered 500 because an early
+			// call had found daprd not listening yet).
+			grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second,
+				Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}),
 			grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-				return invoker(auth(ctx), method, req, reply, cc, opts...)
+				// a call made while the connection is down waits for it,
+				// for at most unaryWait when the caller set no deadline
+				if _, ok := ctx.Deadline(); !ok {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, unaryWait)
+					defer cancel()
+				}
+				return invoker(auth(ctx), method, req, reply, cc, append(opts, grpc.WaitForReady(true))...)
 			}),
 			grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 				return streamer(auth(ctx), desc, cc, method, opts...)
