@@ -70,11 +70,18 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	return svc.Run(ctx)
 }
 
-// migrateAudio stores in chunks the audio stored whole before chunking (at
+// migrateAudio folds the catalogue index of before sharding into its
+// shards and stores in chunks the audio stored whole before chunking (at
 // start, until it succeeds once: the sidecar may not answer yet).
 func migrateAudio(ctx context.Context, log *slog.Logger, s *app.Service) {
 	for wait := time.Second; ; wait = min(wait*2, time.Minute) {
-		n, err := s.MigrateAudio(ctx)
+		// the index of before sharding first: one document, folded into
+		// the shards (nothing to do once done)
+		err := s.MigrateIndex(ctx)
+		n := 0
+		if err == nil {
+			n, err = s.MigrateAudio(ctx)
+		}
 		if err == nil {
 			if n > 0 {
 				log.Info("audio migrated to chunks", slog.Int("tracks", n))

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -22,19 +24,96 @@ import (
 
 // withIndex commits fn's writes together with the index change it makes,
 // starting over when another write moved the index (or anything fn read)
-// in between.
-func (s *Service) withIndex(ctx context.Context, fn func(tx *state.Tx, ix *domain.Index) error) error {
+// in between. The index is IndexShards documents; fn sees the merged
+// shards of ids (the artists and albums it may add or change) and only
+// those are written, so a write touches O(1) small documents. The one
+// document of before sharding, while it is still there, is folded into
+// the shards first (then every shard is read and written, once).
+func (s *Service) withIndex(ctx context.Context, ids []string, fn func(tx *state.Tx, ix *domain.Index) error) error {
 	defer s.forget()
 	return state.Transact(ctx, s.kv, func(tx *state.Tx) error {
-		ix, err := s.catalogue.ReadOrNew(ctx, tx, indexID)
+		legacy, err := s.catalogue.Read(ctx, tx, legacyIndexID)
+		if err != nil && !errors.Is(err, state.ErrNotFound) {
+			return err
+		}
+		shards := map[int]bool{}
+		for _, id := range ids {
+			shards[domain.IndexShard(id)] = true
+		}
+		if legacy != nil {
+			for n := range domain.IndexShards {
+				shards[n] = true
+			}
+		}
+		keys := make([]string, 0, len(shards))
+		for n := range shards {
+			keys = append(keys, shardID(n))
+		}
+		slices.Sort(keys)
+		stored, err := s.catalogue.ReadMany(ctx, tx, keys)
 		if err != nil {
 			return err
 		}
+		ix := mergeIndex(legacy, slices.Collect(maps.Values(stored)))
 		if err := fn(tx, ix); err != nil {
 			return err
 		}
-		return s.catalogue.Write(tx, indexID, ix)
+		split := ix.Split()
+		for n := range split {
+			if !shards[n] {
+				return fmt.Errorf("catalogue index: an entry of shard %d was written, which was not read (ids %v)", n, ids)
+			}
+		}
+		for n := range shards {
+			sh := split[n]
+			if sh == nil {
+				sh = &domain.Index{Artists: []domain.ArtistSummary{}, Albums: []domain.AlbumSummary{}}
+			}
+			if err := s.catalogue.Write(tx, shardID(n), sh); err != nil {
+				return err
+			}
+		}
+		if legacy != nil {
+			s.catalogue.Remove(tx, legacyIndexID)
+		}
+		return nil
 	})
+}
+
+// mergeIndex is the index the shards and the document of before sharding
+// (nil once folded) make together: a shard's entry wins over the old one.
+func mergeIndex(legacy *domain.Index, shards []*domain.Index) *domain.Index {
+	ix := &domain.Index{Artists: []domain.ArtistSummary{}, Albums: []domain.AlbumSummary{}}
+	for _, sh := range shards {
+		ix.Merge(sh)
+	}
+	if legacy != nil {
+		artists, albums := map[string]bool{}, map[string]bool{}
+		for _, a := range ix.Artists {
+			artists[a.ID] = true
+		}
+		for _, a := range ix.Albums {
+			albums[a.ID] = true
+		}
+		for _, a := range legacy.Artists {
+			if !artists[a.ID] {
+				ix.Artists = append(ix.Artists, a)
+			}
+		}
+		for _, a := range legacy.Albums {
+			if !albums[a.ID] {
+				ix.Albums = append(ix.Albums, a)
+			}
+		}
+	}
+	ix.Sort()
+	return ix
+}
+
+// MigrateIndex folds the catalogue index of before sharding into its
+// shards (at start; nothing to do once done).
+func (s *Service) MigrateIndex(ctx context.Context) error {
+	return s.withIndex(ctx, nil, func(*state.Tx, *domain.Index) error { return nil })
 }
 
 // CreateArtist adds an artist (admins only).
@@ -49,7 +128,7 @@ func (s *Service) CreateArtist(ctx context.Context, v domain.Viewer, a domain.Ar
 	if a.Genres == nil {
 		a.Genres = []string{}
 	}
-	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+	err := s.withIndex(ctx, []string{a.ID}, func(tx *state.Tx, ix *domain.Index) error {
 		ix.Artists = append(ix.Artists, domain.ArtistSummary{ID: a.ID, Name: a.Name, Genres: a.Genres, OwnerUserID: a.OwnerUserID})
 		return s.artists.Insert(tx, a.ID, &a)
 	})
@@ -78,7 +157,7 @@ func (s *Service) PatchArtist(ctx context.Context, v domain.Viewer, id string, i
 		return nil, err
 	}
 	var out *domain.Artist
-	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+	err := s.withIndex(ctx, []string{id}, func(tx *state.Tx, ix *domain.Index) error {
 		a, err := s.artists.Read(ctx, tx, id)
 		if err != nil {
 			return err
@@ -180,7 +259,7 @@ func (s *Service) CreateAlbum(ctx context.Context, v domain.Viewer, al domain.Al
 	}
 	now := s.now().UTC()
 	al.ID, al.Status, al.TrackIDs, al.Version, al.CreatedAt, al.UpdatedAt = newID(), domain.Draft, []string{}, 1, now, now
-	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+	err := s.withIndex(ctx, []string{al.ID}, func(tx *state.Tx, ix *domain.Index) error {
 		ix.PutAlbum(al.Summary())
 		return s.albums.Insert(tx, al.ID, &al)
 	})
@@ -192,7 +271,7 @@ func (s *Service) CreateAlbum(ctx context.Context, v domain.Viewer, al domain.Al
 // fn's other writes; a concurrent write makes withIndex start over.
 func (s *Service) changeAlbum(ctx context.Context, id string, fn func(tx *state.Tx, a *domain.Album) error) (*domain.Album, error) {
 	var out *domain.Album
-	err := s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+	err := s.withIndex(ctx, []string{id}, func(tx *state.Tx, ix *domain.Index) error {
 		cur, err := s.albums.Read(ctx, tx, id)
 		if err != nil {
 			return err
@@ -364,17 +443,20 @@ func (s *Service) UploadAudio(ctx context.Context, v domain.Viewer, trackID stri
 // (user.deleted): the artists and their albums stay in the catalogue, managed
 // by admins from then on. Running it again changes nothing.
 func (s *Service) ForgetOwner(ctx context.Context, userID string) error {
-	ix, err := s.catalogue.Get(ctx, indexID)
-	if errors.Is(err, state.ErrNotFound) {
-		return nil
-	}
+	ix, err := s.readIndex(ctx)
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(ix.Artists, func(a domain.ArtistSummary) bool { return a.OwnerUserID == userID }) {
+	var owned []string
+	for _, a := range ix.Artists {
+		if a.OwnerUserID == userID {
+			owned = append(owned, a.ID)
+		}
+	}
+	if len(owned) == 0 {
 		return nil
 	}
-	return s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+	return s.withIndex(ctx, owned, func(tx *state.Tx, ix *domain.Index) error {
 		for i := range ix.Artists {
 			if ix.Artists[i].OwnerUserID != userID {
 				continue

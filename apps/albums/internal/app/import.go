@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"strconv"
 
 	"github.com/harmonia-music/harmonia/apps/albums/internal/domain"
@@ -112,7 +113,14 @@ func (s *Service) Import(ctx context.Context, v domain.Viewer, b ImportBatch) (I
 	now := s.now().UTC()
 	var newlyPublished []domain.Album
 	var newArtists []domain.Artist
-	err = s.withIndex(ctx, func(tx *state.Tx, ix *domain.Index) error {
+	touched := slices.Clone(albumIDs)
+	for _, a := range b.Artists {
+		touched = append(touched, a.ID)
+	}
+	for _, a := range b.Albums {
+		touched = append(touched, a.ArtistID)
+	}
+	err = s.withIndex(ctx, touched, func(tx *state.Tx, ix *domain.Index) error {
 		newArtists = newArtists[:0] // the callback runs again on a conflict
 		known := map[string]bool{}
 		for _, a := range ix.Artists {

@@ -16,13 +16,25 @@ import (
 	"github.com/harmonia-music/harmonia/internal/platform/validate"
 )
 
-// readIndex returns the catalogue index (empty before the first write).
+// readIndex returns the whole catalogue index, its shards merged (empty
+// before the first write).
 func (s *Service) readIndex(ctx context.Context) (*domain.Index, error) {
-	ix, err := s.catalogue.Get(ctx, indexID)
-	if errors.Is(err, state.ErrNotFound) {
-		return &domain.Index{}, nil
+	keys := make([]string, 0, domain.IndexShards)
+	for n := range domain.IndexShards {
+		keys = append(keys, shardID(n))
 	}
-	return ix, err
+	shards, err := s.catalogue.GetMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	legacy, err := s.catalogue.Get(ctx, legacyIndexID)
+	if errors.Is(err, state.ErrNotFound) {
+		legacy, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return mergeIndex(legacy, shards), nil
 }
 
 // readState is what reads keep in memory: the catalogue index and the views

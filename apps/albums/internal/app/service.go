@@ -7,6 +7,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -62,7 +63,7 @@ type Service struct {
 	cfg       Config
 	kv        state.KV
 	artists   state.Repo[domain.Artist]
-	catalogue state.Repo[domain.Index] // the one index document
+	catalogue state.Repo[domain.Index] // the index shards
 	albums    state.Repo[domain.Album]
 	tracks    state.Repo[domain.Track]
 	windowDB  state.Repo[domain.PlayWindow]
@@ -77,8 +78,12 @@ type Service struct {
 	trend  trendState  // trending.go: play counts not yet stored
 }
 
-// indexID is the one catalogue index document (key "index|catalogue").
-const indexID = "catalogue"
+// legacyIndexID is the catalogue index of before sharding, one document
+// (key "index|catalogue"), folded into the shards by the first write.
+const legacyIndexID = "catalogue"
+
+// shardID is the key of index shard n under "index|" ("shard-07").
+func shardID(n int) string { return fmt.Sprintf("shard-%02d", n) }
 
 // New wires the service.
 func New(cfg Config, kv state.KV, media Media, ents Entitlements, profiles Profiles, pub Publisher, now func() time.Time) *Service {

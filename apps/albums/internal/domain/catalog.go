@@ -3,6 +3,7 @@
 package domain
 
 import (
+	"hash/fnv"
 	"slices"
 	"sort"
 	"strings"
@@ -205,6 +206,51 @@ type ArtistSummary struct {
 type Index struct {
 	Artists []ArtistSummary `json:"artists"`
 	Albums  []AlbumSummary  `json:"albums"`
+}
+
+// IndexShards is how many documents the catalogue index is split into: an
+// artist's or an album's summary lives in shard IndexShard(id), so a write
+// of one album rewrites one small document, not the whole catalogue.
+const IndexShards = 64
+
+// IndexShard is the shard of an artist's or an album's id.
+func IndexShard(id string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return int(h.Sum32() % IndexShards)
+}
+
+// Merge adds o's summaries to ix.
+func (ix *Index) Merge(o *Index) {
+	ix.Artists = append(ix.Artists, o.Artists...)
+	ix.Albums = append(ix.Albums, o.Albums...)
+}
+
+// Split groups ix's summaries by shard.
+func (ix *Index) Split() map[int]*Index {
+	out := map[int]*Index{}
+	at := func(id string) *Index {
+		n := IndexShard(id)
+		if out[n] == nil {
+			out[n] = &Index{Artists: []ArtistSummary{}, Albums: []AlbumSummary{}}
+		}
+		return out[n]
+	}
+	for _, a := range ix.Artists {
+		sh := at(a.ID)
+		sh.Artists = append(sh.Artists, a)
+	}
+	for _, a := range ix.Albums {
+		sh := at(a.ID)
+		sh.Albums = append(sh.Albums, a)
+	}
+	return out
+}
+
+// Sort orders the summaries by id (a merged index reads the same every time).
+func (ix *Index) Sort() {
+	slices.SortFunc(ix.Artists, func(a, b ArtistSummary) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(ix.Albums, func(a, b AlbumSummary) int { return strings.Compare(a.ID, b.ID) })
 }
 
 // PutAlbum inserts or replaces an album's summary.
