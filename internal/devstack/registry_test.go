@@ -155,6 +155,40 @@ func checkRegistry(root string, apps []string) []string {
 		}
 	}
 
+	// The PostgreSQL set: components that share a database share no table.
+	// Sidecars start at once, and two creating the same table race (CREATE
+	// TABLE IF NOT EXISTS is not safe concurrently in PostgreSQL: the loser
+	// exits with SQLSTATE 42P07), so each names its own state tables
+	// (tablePrefix) and its own metadata table (metadataTableName, which
+	// defaults to one dapr_metadata for all).
+	pgs, _ := filepath.Glob(filepath.Join(root, "components", "postgres", "*.yaml"))
+	tables := map[string]string{} // "connection\x00table" → component
+	for _, file := range pgs {
+		rs, err := readResources(file)
+		if err != nil {
+			add("%v", err)
+			continue
+		}
+		for _, r := range rs {
+			if r.Spec.Type != "state.postgresql" {
+				continue
+			}
+			md := map[string]string{"metadataTableName": "dapr_metadata"}
+			for _, m := range r.Spec.Metadata {
+				if m.Value != nil {
+					md[m.Name] = *m.Value
+				}
+			}
+			for _, table := range []string{md["tablePrefix"] + "state", md["metadataTableName"]} {
+				k := md["connectionString"] + "\x00" + table
+				if other, ok := tables[k]; ok {
+					add("%s: component %s uses table %s of the same database as %s: give it its own tablePrefix and metadataTableName", rel(root, file), r.Metadata.Name, table, other)
+				}
+				tables[k] = r.Metadata.Name
+			}
+		}
+	}
+
 	// The gateway's table of public routes, and each app's own routes.
 	table, err := os.ReadFile(filepath.Join(root, "apps", "gateway", "internal", "routes", "routes.go"))
 	if err != nil {
