@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS_UNIT := ./internal/... ./apps/... ./cmd/...
 
-.PHONY: setup setup-browser run infra build test unit e2e test-postgres test-k8s test-faults test-faults-postgres images k8s bench lint fmt docs clean
+.PHONY: setup setup-browser run infra build test unit e2e test-postgres test-k8s test-faults test-faults-postgres images k8s bench bench-large bench-postgres lint fmt docs clean
 
 ## setup: install Redis (apt), Mailpit and the pinned Dapr runtime into .bin/ (idempotent)
 setup:
@@ -68,6 +68,14 @@ test-k8s: images
 ## bench: the Dapr floor and the scenarios in one run; results in bench/results/
 bench: setup
 	$(GO) run ./tests/load/bench $(BENCH_FLAGS)
+
+## bench-large: the floor, read, mix and search against the large catalogue (100,000 tracks; loading takes minutes)
+bench-large: setup
+	$(GO) run ./tests/load/bench -catalog large -scenarios floor,read,mix,search-index,suggest,search $(BENCH_FLAGS)
+
+## bench-postgres: the same with every state store on PostgreSQL (recreates the database "harmonia")
+bench-postgres: setup
+	@BENCH_FLAGS="$(BENCH_FLAGS)" scripts/test-postgres.sh bench
 
 lint:
 	@out=$$(gofmt -l apps internal cmd tests tools); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

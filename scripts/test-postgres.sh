@@ -10,6 +10,11 @@ if ! command -v psql >/dev/null 2>&1 || ! psql -h 127.0.0.1 -U postgres -qtAc 's
   exit 0
 fi
 psql -h 127.0.0.1 -U postgres -qc 'DROP DATABASE IF EXISTS harmonia WITH (FORCE)' -c 'CREATE DATABASE harmonia' >/dev/null
+if [ "${1:-}" = "bench" ]; then
+  # the benchmarks on the same set (make bench-postgres), the workflow
+  # floor's store on PostgreSQL too
+  exec go run ./tests/load/bench -resources-overlay components/postgres ${BENCH_FLAGS:-}
+fi
 if [ "${1:-}" = "faults" ]; then
   # the fault suite on the same set (make test-faults-postgres)
   HARMONIA_FAULTS_RESOURCES_OVERLAY=components/postgres go test -count=1 -timeout 60m -v ./tests/faults/ 2>&1 | grep -vE '^=== (RUN|PAUSE|CONT)'

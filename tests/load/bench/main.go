@@ -74,6 +74,10 @@ type options struct {
 	scenarios                       string
 	floorRate, readRate, loginRate  float64
 	mixRate, checkoutRate           float64
+	workflowRate                    float64
+	stepDuration, stepWarmup        time.Duration
+	floorSteps, readSteps           []float64
+	workflowSteps, checkoutSteps    []float64
 	searchRate, streamRate          float64
 	notifyReleases, fanoutFollowers int
 	auditEvents, auditEntries       int
@@ -82,12 +86,13 @@ type options struct {
 	analyticsQueryRate              float64
 	duration, warmup                time.Duration
 	conns                           int
-	out, catalog                    string
+	out, catalog, overlay           string
+	loadBefore                      string
 }
 
 func run(ctx context.Context) error {
 	var o options
-	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,stream,notify,fanout,checkout,audit,analytics", "scenarios to run, in order")
+	flag.StringVar(&o.scenarios, "scenarios", "floor,read,login,mix,search-index,suggest,search,stream,notify,fanout,workflow-floor,checkout,audit,analytics,capacity", "scenarios to run, in order")
 	flag.IntVar(&o.analyticsPlays, "analytics-plays", 10_000, "analytics scenario: track.played events sent at once, then counted exactly")
 	flag.IntVar(&o.analyticsStored, "analytics-stored", 1_000_000, "analytics scenario: plays (their rollups, generated) behind the 30-day reports")
 	flag.Float64Var(&o.analyticsQueryRate, "analytics-query-rate", 50, "analytics scenario: reports per second")
@@ -101,6 +106,13 @@ func run(ctx context.Context) error {
 	flag.Float64Var(&o.loginRate, "login-rate", 40, "login scenario requests per second")
 	flag.Float64Var(&o.mixRate, "mix-rate", 300, "mix scenario requests per second")
 	flag.Float64Var(&o.checkoutRate, "checkout-rate", 50, "checkouts started per second")
+	flag.Float64Var(&o.workflowRate, "workflow-rate", 50, "workflow-floor scenario: bare workflows started per second")
+	flag.DurationVar(&o.stepDuration, "step-duration", 8*time.Second, "capacity searches: measured time per step")
+	flag.DurationVar(&o.stepWarmup, "step-warmup", 2*time.Second, "capacity searches: unmeasured warm-up per step")
+	floorSteps := flag.String("floor-steps", "250,500,750,1000,1500,2000,3000,4000", "capacity scenario: rates tried for the floor, in order, until p99 passes 25 ms")
+	readSteps := flag.String("read-steps", "250,500,750,1000,1500,2000,3000", "capacity scenario: rates tried for read, in order, until p99 passes 25 ms")
+	workflowSteps := flag.String("workflow-steps", "25,50,100,150,200,300,400", "capacity scenario: rates tried for the workflow floor, in order, until p99 completion passes 1 s")
+	checkoutSteps := flag.String("checkout-steps", "25,50,75,100,150,200,300", "capacity scenario: rates tried for checkout, in order, until p99 completion passes 1 s")
 	flag.Float64Var(&o.searchRate, "search-rate", 300, "suggest and search scenarios: requests per second")
 	flag.Float64Var(&o.streamRate, "stream-rate", 100, "stream scenario: requests per second (ranges after seeks, and whole tracks)")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured time per scenario")
@@ -108,8 +120,20 @@ func run(ctx context.Context) error {
 	flag.IntVar(&o.conns, "conns", 16, "connections")
 	flag.StringVar(&o.out, "out", "bench/results", "results folder")
 	flag.StringVar(&o.catalog, "catalog", "demo", "seed catalogue of the benchmarked stack: demo or large")
+	flag.StringVar(&o.overlay, "resources-overlay", "", "a folder of Dapr resources that replace the stack's same-named files (components/postgres: state on PostgreSQL; the workflow floor's store then comes from tests/load/floor-components/postgres)")
 	flag.Parse()
+	for _, f := range []struct {
+		s   string
+		dst *[]float64
+	}{{*floorSteps, &o.floorSteps}, {*readSteps, &o.readSteps}, {*workflowSteps, &o.workflowSteps}, {*checkoutSteps, &o.checkoutSteps}} {
+		v, err := parseRates(f.s)
+		if err != nil {
+			return err
+		}
+		*f.dst = v
+	}
 
+	o.loadBefore = loadAvg()
 	root, _ := filepath.Abs(".")
 	tmp, err := os.MkdirTemp("", "harmonia-bench-")
 	if err != nil {
@@ -122,12 +146,17 @@ func run(ctx context.Context) error {
 	}
 	env := append(os.Environ(), "GATEWAY_RATE_PER_SECOND=1000000", "GATEWAY_RATE_BURST=1000000", "LOGGING_CHECKPOINT_EVERY=30s")
 	fmt.Println("starting the stack and the floor…")
-	mainStack, stopMain, err := startStack(ctx, launcher, env, filepath.Join(root, "dapr.yaml"), filepath.Join(tmp, "main", ".data"), 13000, "-catalog", o.catalog, "-pprof")
+	mainArgs, floorArgs := []string{"-catalog", o.catalog, "-pprof"}, []string{"-seed=false", "-catalog", "none"}
+	if o.overlay != "" {
+		mainArgs = append(mainArgs, "-resources-overlay", filepath.Join(root, o.overlay))
+		floorArgs = append(floorArgs, "-resources-overlay", filepath.Join(root, "tests/load/floor-components/postgres"))
+	}
+	mainStack, stopMain, err := startStack(ctx, launcher, env, filepath.Join(root, "dapr.yaml"), filepath.Join(tmp, "main", ".data"), 13000, mainArgs...)
 	if err != nil {
 		return err
 	}
 	defer stopMain()
-	floor, stopFloor, err := startStack(ctx, launcher, env, filepath.Join(root, "tests/load/floor.dapr.yaml"), filepath.Join(tmp, "floor", ".data"), 11000, "-seed=false", "-catalog", "none")
+	floor, stopFloor, err := startStack(ctx, launcher, env, filepath.Join(root, "tests/load/floor.dapr.yaml"), filepath.Join(tmp, "floor", ".data"), 11000, floorArgs...)
 	if err != nil {
 		return err
 	}
@@ -198,20 +227,24 @@ func run(ctx context.Context) error {
 				return err
 			}
 			res = r
+		case "workflow-floor":
+			res = runWorkflowFloor(ctx, floor, cfg(o.workflowRate, floor.procs()))
+			res.Notes = "latency: from the intended send of POST /run to the bare workflow's completion (three no-op activities, SQLite actor state store, one sidecar)"
 		case "checkout":
-			n := int(o.checkoutRate * (o.warmup + o.duration).Seconds())
-			buyers, err := prepareBuyers(ctx, fx.base, n)
+			r, err := runCheckout(ctx, fx.base, cfg(o.checkoutRate, mainStack.procs()))
 			if err != nil {
 				return err
 			}
-			c := cfg(o.checkoutRate, mainStack.procs())
-			c.Conns = max(o.conns, 64) // each checkout is held open until it completes
-			post := loadgen.Run(ctx, "checkout", c, buyers.checkout)
-			lat, failed, rate := buyers.settle(ctx, int(o.checkoutRate*o.warmup.Seconds()))
-			res = post
-			res.Summarize(lat)
-			res.Errors, res.Achieved = failed, rate
-			res.Notes = fmt.Sprintf("latency: from sending POST /api/v1/subscriptions to activation (the subscription's periodStart); achieved = completed checkouts per second; the POST alone: p50 %.1f ms, p99 %.1f ms", post.P50, post.P99)
+			res = r
+		case "capacity":
+			rs, err := capacities(ctx, o, floor, mainStack, fx, body)
+			for _, r := range rs {
+				save(o.out, date, r, &results)
+			}
+			if err != nil {
+				return err
+			}
+			continue
 		case "stream":
 			r, err := streamScenario(ctx, mainStack, fx.base, o.streamRate, o.warmup, o.duration, o.conns)
 			if err != nil {
@@ -332,36 +365,59 @@ func save(dir, date string, r loadgen.Result, all *[]loadgen.Result) {
 }
 
 func summary(o options, date string, idle loadgen.Result, results []loadgen.Result) error {
-	var floor *loadgen.Result
+	// every scenario is set against the two-sidecar floor, but the
+	// checkout against the workflow floor (the bare Dapr workflow)
+	var floor, wfFloor *loadgen.Result
 	for i := range results {
-		if results[i].Scenario == "floor" {
+		switch results[i].Scenario {
+		case "floor":
 			floor = &results[i]
+		case "workflow-floor":
+			wfFloor = &results[i]
 		}
 	}
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# Benchmark %s\n\nMachine: %s, %d cores, %s. Each scenario: %s warm-up, %s measured, %d connections, open loop (latency from the intended send time).\n\n",
 		date, host, runtime.NumCPU(), runtime.Version(), o.warmup, o.duration, o.conns)
+	stores := "SQLite (components/)"
+	if o.overlay != "" {
+		stores = o.overlay + " over components/"
+	}
+	fmt.Fprintf(&b, "State stores: %s; catalogue: %s. Load average (1, 5, 15 min) before the stacks started: %s; at the end: %s.\n\n", stores, o.catalog, o.loadBefore, loadAvg())
 	b.WriteString("| scenario | target req/s | achieved | p50 ms | p90 ms | p95 ms | p99 ms | p99.9 ms | max ms | errors | p50 / floor | p99 / floor |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
+		if strings.HasSuffix(r.Scenario, "-capacity") {
+			continue
+		}
 		if r.Requests == 0 {
 			fmt.Fprintf(&b, "| %s | | | | | | | | | | | %s |\n", r.Scenario, r.Notes)
 			continue
 		}
+		base, mark := floor, ""
+		switch r.Scenario {
+		case "workflow-floor":
+			base = nil
+		case "checkout":
+			base, mark = wfFloor, " (of the workflow floor)"
+		}
 		ratio := func(v float64, f func(*loadgen.Result) float64) string {
-			if floor == nil || f(floor) == 0 {
+			if base == nil || f(base) == 0 {
 				return ""
 			}
-			return fmt.Sprintf("%.2f×", v/f(floor))
+			return fmt.Sprintf("%.2f×%s", v/f(base), mark)
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %v | %s | %s |\n", r.Scenario, r.Rate, r.Achieved,
 			r.P50, r.P90, r.P95, r.P99, r.P999, r.Max, r.Errors,
 			ratio(r.P50, func(f *loadgen.Result) float64 { return f.P50 }), ratio(r.P99, func(f *loadgen.Result) float64 { return f.P99 }))
 	}
 	for _, r := range results {
-		if (r.Scenario == "checkout" || r.Scenario == "notify" || r.Scenario == "fanout") && r.Notes != "" {
+		if (r.Scenario == "checkout" || r.Scenario == "workflow-floor" || r.Scenario == "notify" || r.Scenario == "fanout") && r.Notes != "" {
 			fmt.Fprintf(&b, "\n%s: %s.\n", r.Scenario, r.Notes)
 		}
+	}
+	if c := capacityLines(results); c != "" {
+		fmt.Fprintf(&b, "\n## Capacity\n\nEach search steps the offered rate up (%s warm-up, %s measured per step) and stops at the first step whose p99 is over the limit or that has an error; capacity is the last step that held.\n\n%s", o.stepWarmup, o.stepDuration, c)
 	}
 	b.WriteString("\n## CPU per request (ms) by process\n\n")
 	for _, r := range results {
@@ -389,6 +445,19 @@ func summary(o options, date string, idle loadgen.Result, results []loadgen.Resu
 	}
 	fmt.Println("\nwrote", path)
 	return nil
+}
+
+// loadAvg is the machine's load average: what else was running.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func kv(m map[string]float64, format string) string {

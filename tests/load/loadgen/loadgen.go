@@ -215,3 +215,27 @@ func samplePeak(pids map[string]int, peak map[string]float64, stop, done chan st
 		}
 	}
 }
+
+// WaitIdle waits until the processes together use less than 0.3 of a
+// core over a second (work a run left behind, such as a backlog of
+// workflows, is done), or until limit; it returns how long it waited.
+func WaitIdle(ctx context.Context, pids map[string]int, limit time.Duration) time.Duration {
+	start := time.Now()
+	total := func() time.Duration {
+		var sum time.Duration
+		for _, st := range readProcs(pids) {
+			sum += st.cpu
+		}
+		return sum
+	}
+	prev := total()
+	for time.Since(start) < limit && ctx.Err() == nil {
+		time.Sleep(time.Second)
+		cur := total()
+		if cur-prev < 300*time.Millisecond {
+			break
+		}
+		prev = cur
+	}
+	return time.Since(start)
+}
